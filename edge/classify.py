@@ -1,0 +1,127 @@
+"""Classify faces into emotions with a bundle's TFLite model: crop, preprocess, quantize, one batch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from edge.bundle import Bundle, BundleError
+from edge.interpreter import load_interpreter
+from edge.types import Emotions, Face, Frame
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
+
+
+class Classifier:
+    """Frame + faces -> one ``Emotions`` per face, driven entirely by the bundle's metadata."""
+
+    def __init__(self, bundle: Bundle, threads: int | None = 1, tta_flip: bool = False) -> None:
+        self.bundle = bundle
+        self.labels = bundle.labels
+        self.tta_flip = tta_flip
+        self._interp = load_interpreter(bundle.model_path, threads)
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        self._check_against_model()
+        sig = self._in.get("shape_signature", self._in["shape"])
+        self._resizable = int(sig[0]) == -1
+        self._batch = int(self._in["shape"][0])
+        spec = bundle.input
+        self._mean = np.asarray(bundle.preprocessing.mean, np.float32)
+        self._std = np.asarray(bundle.preprocessing.std, np.float32)
+        self._size = (spec.width, spec.height)
+
+    def _check_against_model(self) -> None:
+        """The metadata must describe this model: input size, channels, dtype, number of outputs."""
+        spec, q, where = self.bundle.input, self.bundle.quantization, self.bundle.path / "model.json"
+        shape = tuple(int(v) for v in self._in["shape"])
+        if len(shape) != 4 or shape[1:] != (spec.height, spec.width, spec.channels):
+            raise BundleError(f"{where}: 'input' says {spec.height}x{spec.width}x{spec.channels} but the model "
+                              f"takes {shape[1:]}: the metadata does not belong to this model")
+        n_out = int(self._out["shape"][-1])
+        if n_out != len(self.labels):
+            raise BundleError(f"{where}: {len(self.labels)} 'labels' but the model has {n_out} outputs")
+        for side, detail in (("input", self._in), ("output", self._out)):
+            actual = np.dtype(detail["dtype"]).name
+            declared = getattr(q, f"{side}_dtype")
+            if actual != declared:
+                raise BundleError(f"{where}: 'quantization.{side}_dtype' is {declared} but the model's "
+                                  f"{side} is {actual}")
+
+    # -- the parts, each usable alone -------------------------------------------------------------
+
+    def crop(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The face from a BGR frame, with the bundle's margin, in its color and size (uint8 HxWxC)."""
+        x, y, w, h = face.box
+        m = self.bundle.preprocessing.crop_margin
+        H, W = image.shape[:2]
+        x0, y0 = max(0, int(round(x - m * w))), max(0, int(round(y - m * h)))
+        x1, y1 = min(W, int(round(x + w + m * w))), min(H, int(round(y + h + m * h)))
+        if x1 <= x0 or y1 <= y0:
+            x0, y0, x1, y1 = 0, 0, W, H
+        patch = image[y0:y1, x0:x1]
+        color = self.bundle.input.color
+        if color == "gray":
+            patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
+        elif color == "rgb":
+            patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+        patch = cv2.resize(patch, self._size, interpolation=cv2.INTER_AREA)
+        return patch.reshape(self.bundle.input.height, self.bundle.input.width, self.bundle.input.channels)
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 faces (N x H x W x C, already cropped) -> float32 probabilities (N x labels)."""
+        pixels = np.asarray(pixels)
+        spec = self.bundle.input
+        if pixels.ndim == 3:
+            pixels = pixels[..., None]
+        if pixels.shape[1:] != (spec.height, spec.width, spec.channels):
+            raise ValueError(f"faces must be N x {spec.height} x {spec.width} x {spec.channels}, got {pixels.shape}")
+        if len(pixels) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        probs = self._run(pixels)
+        if self.tta_flip:
+            probs = 0.5 * (probs + self._run(pixels[:, :, ::-1]))
+        return probs
+
+    def classify(self, frame: Frame, faces: Sequence[Face]) -> list[Emotions]:
+        """One ``Emotions`` per face, all faces in one batch."""
+        if not faces:
+            return []
+        batch = np.stack([self.crop(frame.image, f) for f in faces])
+        return [Emotions(p, self.labels) for p in self.predict(batch)]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _run(self, pixels: np.ndarray) -> np.ndarray:
+        x = self._quantize((pixels.astype(np.float32) - self._mean) / self._std)
+        if self._resizable:
+            return self._invoke(x)
+        return np.concatenate([self._invoke(x[i:i + 1]) for i in range(len(x))])
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        q = self.bundle.quantization
+        dtype = _DTYPES[q.input_dtype]
+        if dtype is np.float32:
+            return x
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / q.input_scale + q.input_zero_point), info.min, info.max).astype(dtype)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        if len(x) != self._batch:
+            self._interp.resize_tensor_input(self._in["index"], list(x.shape))
+            self._interp.allocate_tensors()
+            self._batch = len(x)
+        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x))
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"])
+        q = self.bundle.quantization
+        if q.output_dtype != "float32":
+            y = (y.astype(np.float32) - q.output_zero_point) * q.output_scale
+        y = np.clip(y.astype(np.float32).reshape(len(x), -1), 0.0, None)
+        total = y.sum(axis=1, keepdims=True)
+        return np.divide(y, total, out=np.full_like(y, 1.0 / y.shape[1]), where=total > 0)

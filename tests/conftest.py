@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests make their own tiny data; FER2013 tests skip with a reason where it's absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FER2013 = Path(os.environ.get("FER2013_DIR", ROOT.parent / "shared" / "datasets" / "fer2013"))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+@pytest.fixture(scope="session")
+def fer2013() -> Path:
+    """The FER2013 image folders (train/, val/), or a skip that says where they were looked for."""
+    if not (FER2013 / "val").is_dir():
+        pytest.skip(f"FER2013 not found at {FER2013} (set FER2013_DIR to its folder)")
+    return FER2013
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Keep decoded-data caches out of the user's home."""
+    monkeypatch.setenv("MOODPLAYER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
