@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -13,6 +15,25 @@ from edge.interpreter import load_interpreter
 from edge.types import Emotions, Face, Frame
 
 log = logging.getLogger(__name__)
+
+#: The model that ships with the project (trained here; see models/README.md).
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    model: str = ""  # bundle folder; empty: the embedded default (models/default)
+    threads: int = 2  # TFLite interpreter threads
+    tta_flip: bool = False  # average with the mirrored face (twice the inference time)
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"'threads' must be at least 1, got {self.threads}")
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else DEFAULT_MODEL
+
 
 _DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
 

@@ -1,0 +1,74 @@
+"""Frame sources: a Pi camera, an OpenCV camera, a video file, an image or a folder of images.
+
+``open_source(SourceConfig(spec=...))`` picks the kind from the spec; every kind iterates ``Frame``s
+(HxWx3 uint8 BGR, ``t`` in seconds, ``index``) and closes, also as a context manager::
+
+    with open_source(SourceConfig(spec="clip.mp4")) as source:
+        for frame in source:
+            ...
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8
+from edge.sources.camera import CameraSource
+from edge.sources.images import IMAGE_SUFFIXES, FolderSource, ImageSource
+from edge.sources.picam import PicameraSource, picamera2_cameras
+from edge.sources.video import VideoSource
+
+__all__ = ["Source", "SourceConfig", "SourceError", "open_source", "as_bgr8", "CameraSource", "FolderSource",
+           "ImageSource", "PicameraSource", "VideoSource"]
+
+log = logging.getLogger(__name__)
+
+#: The camera ``auto`` tries after picamera2.
+DEFAULT_DEVICE = "/dev/video0"
+
+
+def open_source(cfg: SourceConfig) -> Source:
+    """An open source for ``cfg.spec``; ``SourceError`` says what to try when there is none."""
+    spec = cfg.spec.strip()
+    if spec == "auto":
+        return _auto(cfg)
+    match = re.fullmatch(r"picamera2?(?::(\d+))?", spec)
+    if match:
+        return PicameraSource(cfg, int(match.group(1) or 0))
+    if spec.isdigit():
+        return CameraSource(int(spec), cfg)
+    if spec.startswith("/dev/"):
+        if not Path(spec).exists():
+            raise SourceError(f"no camera at {spec}: check `ls /dev/video*` and the cable")
+        return CameraSource(spec, cfg)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return FolderSource(path, cfg)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return ImageSource(path, cfg)
+        return VideoSource(path, cfg)
+    raise SourceError(f"no such file or folder: {spec} (a source is auto, picamera2, a camera index like 0, "
+                      "a device like /dev/video0, a video, an image or a folder of images)")
+
+
+def _auto(cfg: SourceConfig) -> Source:
+    """picamera2 if it is installed and sees a camera, else /dev/video0 if it opens."""
+    if picamera2_cameras() > 0:
+        try:
+            source = PicameraSource(cfg)
+            log.info("auto source: picamera2 camera 0")
+            return source
+        except SourceError as e:
+            log.warning("auto source: %s; trying %s", e, DEFAULT_DEVICE)
+    if Path(DEFAULT_DEVICE).exists():
+        try:
+            source = CameraSource(DEFAULT_DEVICE, cfg)
+            log.info("auto source: %s (OpenCV)", DEFAULT_DEVICE)
+            return source
+        except SourceError as e:
+            log.warning("auto source: %s", e)
+    raise SourceError(f"no camera found (tried picamera2 and {DEFAULT_DEVICE}): pass a video with --source "
+                      "clip.mp4, or check the cable / `ls /dev/video*`")

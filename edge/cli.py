@@ -1,0 +1,124 @@
+"""``python -m edge``: watch the room, play music that fits its mood.
+
+Defaults run the embedded model (models/default) and songs (songs/) on the first camera found.
+Every config key is also a flag: ``--<section>-<key> VALUE`` (``--print-config`` lists them all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Sequence
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+EPILOG = """\
+examples:
+  python -m edge                                  # first camera, headless, embedded model and songs
+  python -m edge --source clip.mp4 --display      # a video file, with the overlay window
+  python -m edge --source 0 --events events.jsonl # webcam 0, mood and song events as JSON lines
+  python -m edge --config /etc/moodplayer/config.toml --mood-hold 3
+  python -m edge --print-config > config.toml     # a template with every key and its default
+
+Sources: auto (picamera2, else /dev/video0), a camera index (0) or device (/dev/video1), a video file,
+an image, or a folder of images. Keys in the overlay window: q quit, l like, s skip.
+"""
+
+# Short flags for the keys people change most: flag -> (section.key, value for store_const or None).
+SHORTCUTS: dict[str, tuple[str, str | None, str]] = {
+    "--source": ("source.spec", None, "auto, a camera index or device, a video, an image or a folder"),
+    "--model": ("classify.model", None, "model bundle folder (default: models/default)"),
+    "--songs": ("music.songs", None, "songs folder, one subfolder per mood (default: songs)"),
+    "--threads": ("classify.threads", None, "TFLite interpreter threads"),
+    "--events": ("output.events", None, "write mood/song events as JSON lines to this file ('-': stdout)"),
+    "--events-frames": ("output.events_frames", "true", "add one event per frame (faces, probs, timings)"),
+    "--record": ("output.record", None, "write the annotated video to this .mp4"),
+    "--display": ("output.headless", "false", "open the overlay window (boxes, labels, mood, song, FPS)"),
+    "--headless": ("output.headless", "true", "draw nothing (the default)"),
+    "--fullscreen": ("overlay.fullscreen", "true", "overlay window fullscreen (HDMI)"),
+    "--realtime": ("source.realtime", "true", "pace a video file at its own fps"),
+    "--loop": ("source.loop", "true", "restart a video file at its end"),
+    "--max-frames": ("output.max_frames", None, "stop after this many frames"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edge.config import SECTIONS, fields_of
+
+    parser = argparse.ArgumentParser(prog="python -m edge", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="TOML config file (keys: see --print-config)")
+    parser.add_argument("--print-config", action="store_true", help="print the effective config as TOML and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common = parser.add_argument_group("common")
+    for flag, (dest, const, text) in SHORTCUTS.items():
+        if const is None:
+            common.add_argument(flag, dest=dest, metavar="VALUE", help=text)
+        else:
+            common.add_argument(flag, dest=dest, action="store_const", const=const, help=text)
+    for section in SECTIONS:
+        group = parser.add_argument_group(f"[{section}] keys")
+        for key, (typ, default) in fields_of(section).items():
+            group.add_argument(f"--{section}-{key.replace('_', '-')}", dest=f"{section}.{key}",
+                               metavar=typ.__name__.upper(), help=f"default: {default!r}")
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    # Under systemd (journald) the journal adds its own timestamps.
+    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") \
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from edge import config as configs
+
+    overrides = {k: v for k, v in vars(args).items() if "." in k and v is not None}
+    try:
+        cfg = configs.load(args.config, overrides)
+    except configs.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(configs.to_toml(cfg))
+        return 0
+    return _run(cfg)
+
+
+def _run(cfg) -> int:
+    from edge.bundle import BundleError
+    from edge.detect import DetectError
+    from edge.events import EventLogError
+    from edge.interpreter import InterpreterError
+    from edge.loop import run
+    from edge.music.library import LibraryError
+    from edge.overlay import OverlayError
+    from edge.sources import SourceError
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        logging.getLogger("edge").info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    try:
+        run(cfg, stop)
+    except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+SUBCOMMANDS: dict = {}

@@ -1,0 +1,156 @@
+"""One TOML file mapped onto frozen dataclasses, one section per stage, every key also a flag.
+
+Each stage module owns its section's dataclass (``SourceConfig`` in ``edge.sources``, ``DetectConfig``
+in ``edge.detect``, ...); this module only collects them, reads the file, applies ``--section-key``
+flags and validates everything before the camera opens. An unknown or ill-typed key stops start-up
+with its name::
+
+    [detect]
+    every = 3          # run Haar on every 3rd frame, track in between
+    [mood]
+    hold = 2.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from edge.classify import ClassifyConfig
+from edge.detect import DetectConfig
+from edge.mood import MoodConfig
+from edge.music.player import MusicConfig
+from edge.overlay import OverlayConfig
+from edge.sources import SourceConfig
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value; the message names it."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    headless: bool = True  # draw nothing (the default for a service); --display opens the overlay
+    record: str = ""  # write the annotated video here (.mp4)
+    events: str = ""  # JSON-lines event file ("-" for stdout)
+    events_frames: bool = False  # also one event per frame: faces, probabilities, stage timings
+    log_every: float = 10.0  # seconds of frame time between progress log lines (0: never)
+    max_frames: int = 0  # stop after this many frames (0: no limit)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    mood: MoodConfig = field(default_factory=MoodConfig)
+    music: MusicConfig = field(default_factory=MusicConfig)
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+#: section name -> its dataclass, in file order.
+SECTIONS: dict[str, type] = dict(typing.get_type_hints(Config))
+
+
+def fields_of(section: str) -> dict[str, tuple[type, Any]]:
+    """``key -> (type, default)`` for one section."""
+    cls = SECTIONS[section]
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+
+
+def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """The effective config: defaults, then the TOML file, then ``overrides`` (``"section.key": value``,
+    values typed or as strings from the command line)."""
+    data: dict[str, dict[str, Any]] = {}
+    where = "config"
+    if path:
+        p = Path(path)
+        where = str(p)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist (see `python -m edge --print-config` for a template)")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p} is not valid TOML: {e}") from None
+        for section, values in raw.items():
+            _check_section(section, where)
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}: '{section}' must be a [{section}] table, got {values!r}")
+            for key, value in values.items():
+                data.setdefault(section, {})[key] = _coerce(section, key, value, where, from_text=False)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        _check_section(section, "flag")
+        data.setdefault(section, {})[key] = _coerce(section, key, value, "flag", from_text=isinstance(value, str))
+    sections = {}
+    for name, cls in SECTIONS.items():
+        try:
+            sections[name] = cls(**data.get(name, {}))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: [{name}] {e}") from None
+    return Config(**sections)
+
+
+def _check_section(section: str, where: str) -> None:
+    if section not in SECTIONS:
+        raise ConfigError(f"{where}: unknown section '{section}'{_suggest(section, SECTIONS)} "
+                          f"(sections: {', '.join(SECTIONS)})")
+
+
+def _coerce(section: str, key: str, value: Any, where: str, from_text: bool) -> Any:
+    known = fields_of(section)
+    if key not in known:
+        raise ConfigError(f"{where}: unknown key '{section}.{key}'{_suggest(key, known)} "
+                          f"(keys of [{section}]: {', '.join(known)})")
+    typ = known[key][0]
+    name = f"{section}.{key}"
+    if from_text:
+        try:
+            if typ is bool:
+                low = value.strip().lower()
+                if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                    raise ValueError
+                return low in ("true", "yes", "1", "on")
+            return typ(value)
+        except ValueError:
+            raise ConfigError(f"{where}: '{name}' must be {_article(typ)}, got {value!r}") from None
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where}: '{name}' must be {_article(typ)}, got {value!r}")
+    return value
+
+
+def _article(typ: type) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(typ, typ.__name__)
+
+
+def _suggest(word: str, options: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def to_toml(cfg: Config) -> str:
+    """The effective config as TOML, every key shown (what ``--print-config`` prints)."""
+    lines = []
+    for name in SECTIONS:
+        lines.append(f"[{name}]")
+        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

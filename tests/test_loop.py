@@ -1,0 +1,167 @@
+"""The whole device loop, headless, on real videos, with the shipped model and songs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import clips
+from edge import bundle as bundles
+from edge import config as configs
+from edge.classify import DEFAULT_MODEL, Classifier
+from edge.loop import run
+
+ROOT = Path(__file__).resolve().parent.parent
+SONGS = ROOT / "songs"
+
+
+def edge_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-u", "-m", "edge", "--songs", str(SONGS), *args]
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    e.update(extra)
+    return e
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(bundles.load(DEFAULT_MODEL), threads=1)
+
+
+def confident(classifier: Classifier, threshold: float = 0.7):
+    """accept(face, emotion): the shipped model reads this face as ``emotion`` with room to spare."""
+    def accept(face: np.ndarray, emotion: str) -> bool:
+        probs = classifier.predict(face.reshape(1, 48, 48, 1))[0]
+        return classifier.labels[int(np.argmax(probs))] == emotion and float(probs.max()) >= threshold
+    return accept
+
+
+@pytest.fixture(scope="module")
+def blank_video(tmp_path_factory) -> Path:
+    """8 s at 10 fps of a textured background and no face."""
+    path = tmp_path_factory.mktemp("clips") / "empty.mp4"
+    bg = clips.background(kind="texture", seed=3)
+    clips.write_video(path, (bg for _ in range(80)), fps=10)
+    return path
+
+
+def test_happy_then_sad_switches_mood_once_and_plays_real_audio(tmp_path, fer2013, classifier):
+    clip = clips.make_clip(tmp_path / "clip.mp4", [("happy", 5.0), ("sad", 7.0)], fps=10, fer_dir=fer2013,
+                           accept=confident(classifier))
+    events, audio, record = tmp_path / "events.jsonl", tmp_path / "audio.raw", tmp_path / "out.mp4"
+    out = subprocess.run(edge_cmd("--source", str(clip.path), "--realtime", "--events", str(events),
+                                  "--record", str(record), "--music-fade-ms", "800"),
+                         env=env(SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(audio)),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ev = read_events(events)
+    moods = [e for e in ev if e["type"] == "mood"]
+    songs = [e for e in ev if e["type"] == "song"]
+    named = [e["mood"] for e in moods if e["mood"] != "uncertain"]
+    assert named == ["happy", "sad"], moods  # one change after the first mood, no flicker
+    assert 5.0 < moods[-1]["t"] < 5.0 + 4.0  # the switch comes after the real change, within hold + smoothing
+    assert [s["mood"] for s in songs][:1] == ["happy"] and songs[-1]["mood"] == "sad", songs
+    assert all(Path(s["path"]).parent.name == s["mood"] for s in songs)
+    assert [e["t"] for e in ev] == sorted(e["t"] for e in ev)
+    # Real audio: SDL's disk driver wrote the mixed output (44.1 kHz, 16-bit stereo, as the player opens it).
+    samples = np.frombuffer(audio.read_bytes(), np.int16).astype(np.float32)
+    assert samples.size > 44100 * 2 * 4  # several seconds were played
+    assert np.sqrt(np.mean(samples ** 2)) > 300  # not silence
+    # The annotated video has every frame, with the box drawn around the face.
+    cap = cv2.VideoCapture(str(record))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == clip.frames
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    raw = cv2.VideoCapture(str(clip.path))
+    _, original = raw.read()
+    raw.release()
+    assert np.abs(frame.astype(int) - original.astype(int)).sum(axis=2).max() > 100  # something was drawn
+
+
+def _run_frames(tmp_path: Path, image_frames: list[np.ndarray], **overrides) -> list[dict]:
+    video = tmp_path / "v.mp4"
+    clips.write_video(video, image_frames, fps=10)
+    events = tmp_path / "ev.jsonl"
+    cfg = configs.load(None, {"source.spec": str(video), "output.events": str(events),
+                              "output.events_frames": True, "music.enabled": False, **overrides})
+    stats = run(cfg)
+    assert stats.frames == len(image_frames)
+    return read_events(events)
+
+
+def test_no_face_means_no_mood_and_no_song(tmp_path):
+    bg = clips.background(kind="texture", seed=5)
+    ev = _run_frames(tmp_path, [bg] * 40)
+    assert [e for e in ev if e["type"] in ("mood", "song")] == []
+    assert all(e["faces"] == [] for e in ev if e["type"] == "frame")
+
+
+def test_two_faces_and_a_face_at_the_edge(tmp_path, fer2013, classifier):
+    happy = clips.pick_faces(fer2013, "happy", 1, accept=confident(classifier))[0]
+    sad = clips.pick_faces(fer2013, "sad", 1, seed=1)[0]
+    size = clips.FACE_SIZE
+    two = clips.face_canvas([happy, sad], [(30, 120), (380, 120)], size=size)
+    edge = clips.face_canvas([happy], [(640 - size - 2, 480 - size - 2)], size=size)  # touching the corner
+    ev = _run_frames(tmp_path, [two] * 30 + [edge] * 30)
+    frames = [e for e in ev if e["type"] == "frame"]
+    assert all(len(f["faces"]) == 2 for f in frames[:30])
+    boxes = sorted(f["box"][0] for f in frames[10]["faces"])
+    assert boxes[0] < 320 < boxes[1]  # one face each side, in full-frame pixels
+    edge_faces = [f["faces"] for f in frames[40:]]
+    assert all(len(f) == 1 for f in edge_faces)
+    x, y, w, h = edge_faces[-1][0]["box"]
+    assert x + w <= 640 and y + h <= 480 and x + w > 600  # clipped to the frame, at its edge
+    assert max(edge_faces[-1][0]["probs"], key=edge_faces[-1][0]["probs"].get) == "happy"
+
+
+def test_no_camera_says_so_and_how_to_pass_a_video():
+    if Path("/dev/video0").exists():
+        pytest.skip("this machine has a camera at /dev/video0")
+    out = subprocess.run(edge_cmd("--source", "auto"), env=env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "--source" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_sigterm_stops_within_two_seconds_and_never_imports_tensorflow(tmp_path, blank_video):
+    probe = ("import sys, edge.cli; rc = edge.cli.main(sys.argv[1:]); "
+             "bad = [m for m in ('tensorflow', 'keras', 'tf_keras', 'converter') if m in sys.modules]; "
+             "print('IMPORTED', bad, flush=True); sys.exit(rc)")
+    proc = subprocess.Popen([sys.executable, "-u", "-c", probe, "--songs", str(SONGS), "--source", str(blank_video),
+                             "--realtime", "--loop", "--output-log-every", "1"],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "frame 0" in line:
+                break
+        else:
+            pytest.fail("no first frame: " + "".join(lines))
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, "".join(lines) + rest
+    assert took < 2.0, took
+    assert "IMPORTED []" in rest, rest

@@ -1,0 +1,344 @@
+"""The song library, the picker and the player, on tiny tone files the tests write.
+
+Player tests run in a subprocess each (a clean SDL state, and SDL's audio driver chosen by the
+environment before the mixer opens). With ``SDL_AUDIODRIVER=disk`` SDL writes the mixed output, in
+real time, to a raw file that the tests then analyse: real audio, real fades.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge.music.idle import IdleWatch
+from edge.music.library import Library, LibraryError, Picker, sniff
+from edge.music.player import MusicConfig, Player
+from edge.types import EMOTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+SR = 22050
+HAPPY_HZ, SAD_HZ = 440.0, 1320.0
+
+
+def tone(path: Path, freq: float, seconds: float) -> Path:
+    """A sine tone file; the format follows the suffix (.ogg, .wav, .flac)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * SR)) / SR
+    fmt = {".ogg": dict(format="OGG", subtype="VORBIS"), ".wav": {}, ".flac": {}}[path.suffix]
+    sf.write(path, (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), SR, **fmt)
+    return path
+
+
+@pytest.fixture
+def songs(tmp_path: Path) -> Path:
+    """happy: two 1.2 s 440 Hz songs; sad: two 3 s 1320 Hz songs; neutral: one; plus clutter."""
+    root = tmp_path / "songs"
+    tone(root / "happy" / "a.ogg", HAPPY_HZ, 1.2)
+    tone(root / "happy" / "b.wav", HAPPY_HZ, 1.2)
+    tone(root / "sad" / "c.ogg", SAD_HZ, 3.0)
+    tone(root / "sad" / "d.flac", SAD_HZ, 3.0)
+    tone(root / "neutral" / "e.ogg", 660.0, 1.0)
+    (root / "happy" / "notes.txt").write_text("not a song")
+    return root
+
+
+# -- Library -----------------------------------------------------------------------------------------
+
+
+def test_scan_finds_songs_by_mood(songs: Path) -> None:
+    lib = Library.scan(songs)
+    assert lib.moods() == ("happy", "neutral", "sad")
+    assert [p.name for p in lib.songs("happy")] == ["a.ogg", "b.wav"]
+    assert [p.name for p in lib.songs("sad")] == ["c.ogg", "d.flac"]
+    assert len(lib) == 5
+    assert [sniff(p) for p in lib.songs("sad")] == ["ogg", "flac"]
+
+
+def test_missing_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match="not found.*make_songs.py"):
+        Library.scan(tmp_path / "nope")
+
+
+def test_folder_without_audio_says_where_to_put_files(tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "sad").mkdir()
+    (tmp_path / "sad" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(LibraryError) as err:
+        Library.scan(tmp_path)
+    message = str(err.value)
+    assert f"songs folder {tmp_path} has no audio files" in message
+    assert f"{tmp_path}/<mood>/" in message and "angry, disgust, fear" in message
+    assert "python songs/make_songs.py" in message
+
+
+def test_non_audio_files_are_skipped_with_a_warning(songs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (songs / "happy" / "broken.ogg").write_bytes(os.urandom(2000))
+    (songs / "happy" / "readme.mp3").write_text("this is text, renamed .mp3\n" * 20)
+    with caplog.at_level(logging.WARNING):
+        lib = Library.scan(songs)
+    assert [p.name for p in lib.songs("happy")] == ["a.ogg", "b.wav"]
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    assert "broken.ogg: not an audio file" in warned and "readme.mp3: not an audio file" in warned
+
+
+def test_mood_without_songs_falls_back_and_logs_once(songs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lib = Library.scan(songs)
+    with caplog.at_level(logging.WARNING):
+        assert lib.songs("fear") == lib.songs("neutral")
+        assert lib.songs("fear") == lib.songs("neutral")
+    assert len([r for r in caplog.records if "'fear'" in r.getMessage()]) == 1
+    quiet = Library.scan(songs, fallback="")
+    assert quiet.songs("fear") == []
+
+
+def test_the_shipped_songs_cover_every_emotion() -> None:
+    lib = Library.scan(ROOT / "songs")
+    assert lib.moods() == EMOTIONS
+    assert all(len(lib.songs(m)) == 2 for m in EMOTIONS)
+    sizes = [p.stat().st_size for m in EMOTIONS for p in lib.songs(m)]
+    assert max(sizes) < 150_000 and sum(sizes) < 3_000_000
+
+
+def test_make_songs_renders_every_emotion_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("make_songs", ROOT / "songs" / "make_songs.py")
+    make_songs = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "make_songs", make_songs)  # dataclasses look their module up
+    spec.loader.exec_module(make_songs)
+    assert tuple(sorted(make_songs.PIECES)) == EMOTIONS
+    happy, sad = (make_songs.render(make_songs.PIECES[m][0], 2.0) for m in ("happy", "sad"))
+    assert np.isfinite(happy).all() and np.abs(happy).max() <= 0.8 and len(happy) >= 2 * make_songs.SR
+    assert np.array_equal(happy, make_songs.render(make_songs.PIECES["happy"][0], 2.0))  # seeded
+    assert np.sqrt(np.mean(happy**2)) > np.sqrt(np.mean(sad**2))  # happy is the livelier
+
+
+# -- Picker ------------------------------------------------------------------------------------------
+
+
+def make_library(counts: dict[str, int]) -> Library:
+    return Library("x", {m: [Path(f"{m}/{i}.ogg") for i in range(n)] for m, n in counts.items()})
+
+
+def test_picker_cycles_through_a_mood_before_repeating() -> None:
+    picker = Picker(make_library({"happy": 5}), seed=3)
+    picks = [picker.next("happy") for _ in range(30)]
+    for cycle in range(6):
+        assert len(set(picks[cycle * 5 : cycle * 5 + 5])) == 5
+    assert len({tuple(picks[c * 5 : c * 5 + 5]) for c in range(6)}) > 1  # reshuffled each cycle
+    assert all(a != b for a, b in zip(picks, picks[1:]))
+
+
+def test_picker_never_repeats_in_a_row_across_moods() -> None:
+    lib = make_library({"happy": 2, "sad": 3, "neutral": 2})
+    picker = Picker(lib, seed=0)
+    rng = np.random.default_rng(0)
+    picks = [picker.next(str(rng.choice(["happy", "sad", "neutral", "fear"]))) for _ in range(300)]
+    assert all(a != b for a, b in zip(picks, picks[1:]))
+    assert collections.Counter(p.parts[0] for p in picks).keys() == {"happy", "sad", "neutral"}
+
+
+def test_picker_is_seeded_and_handles_edge_cases() -> None:
+    lib = make_library({"happy": 4, "sad": 1})
+    a, b = Picker(lib, seed=7), Picker(lib, seed=7)
+    assert [a.next("happy") for _ in range(12)] == [b.next("happy") for _ in range(12)]
+    assert [a.next("sad") for _ in range(3)] == [Path("sad/0.ogg")] * 3  # one song: it repeats
+    assert Picker(Library("x", {"happy": [Path("h.ogg")]}, fallback="")).next("fear") is None
+    a.discard(Path("sad/0.ogg"))
+    assert a.next("sad") is None
+
+
+# -- small pieces ------------------------------------------------------------------------------------
+
+
+def test_idle_watch_fires_once_per_absence() -> None:
+    watch = IdleWatch(after=2.0)
+    seen = [(0.0, 1), (1.0, 0), (1.9, 0), (2.0, 0), (2.5, 0), (4.0, 1), (5.0, 0), (5.9, 0), (6.0, 0)]
+    assert [watch.update(t, faces) for t, faces in seen] == [False] * 3 + [True] + [False] * 4 + [True]
+
+
+def test_music_config_names_the_bad_key() -> None:
+    with pytest.raises(ValueError, match="music.volume"):
+        MusicConfig(volume=1.5)
+    with pytest.raises(ValueError, match="music.idle must be one of keep, fade"):
+        MusicConfig(idle="pause")
+
+
+def test_player_construction_checks_the_songs_folder(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match="make_songs.py"):
+        Player(MusicConfig(songs=str(tmp_path / "missing")))
+    off = Player(MusicConfig(songs=str(tmp_path / "missing"), enabled=False))
+    off.start()
+    off.request("happy")
+    assert off.silent and off.current() is None
+    off.stop()
+
+
+# -- Player, in a subprocess with a chosen SDL audio driver ------------------------------------------
+
+#: Runs a timed script of player calls and writes what happened as JSON: argv[1] = the settings.
+RUNNER = r"""
+import json, logging, os, sys, time
+from pathlib import Path
+import pygame
+from edge.music.library import Library, Picker
+from edge.music.player import MusicConfig, Player
+from edge.types import EMOTIONS
+
+args = json.loads(sys.argv[1])
+logs = []
+class Collect(logging.Handler):
+    def emit(self, record): logs.append([record.levelname, record.getMessage()])
+logging.basicConfig(level=logging.INFO, handlers=[Collect(), logging.StreamHandler()])
+config = MusicConfig(songs=args["songs"], fade_ms=args["fade_ms"], idle=args.get("idle", "keep"))
+songs, feedback, steps = [], [], []
+t0 = time.monotonic()
+player = Player(config, Picker(Library.scan(config.songs), seed=1),
+                on_song=lambda mood, path: songs.append([time.monotonic() - t0, mood, path.name]),
+                on_feedback=lambda kind, mood, path: feedback.append([kind, mood, path.name]),
+                retry_s=args.get("retry_s", 3.0))
+player.start()
+for at, action, arg in args["steps"]:
+    time.sleep(max(0.0, at - (time.monotonic() - t0)))
+    start = time.monotonic()
+    if action == "env":
+        os.environ["SDL_AUDIODRIVER"] = arg
+    elif action == "request":
+        player.request(arg)
+    elif action in ("idle", "like", "skip", "stop"):
+        getattr(player, action)()
+    took = time.monotonic() - start
+    current = player.current()
+    steps.append(dict(at=at, action=action, arg=arg, took=took, current=current and current.name,
+                      silent=player.silent, mixer=pygame.mixer.get_init(),
+                      alive=player._thread is not None and player._thread.is_alive()))
+json.dump(dict(songs=songs, feedback=feedback, steps=steps, logs=logs), open(args["out"], "w"))
+"""
+
+
+def run_player(tmp_path: Path, songs: Path, steps: list, driver: str = "disk", **settings) -> dict:
+    """Run RUNNER with ``steps`` ([at_s, action, arg], ...); returns its record, plus the raw audio path."""
+    out, raw = tmp_path / "record.json", tmp_path / "out.raw"
+    env = dict(os.environ, SDL_AUDIODRIVER=driver, SDL_DISKAUDIOFILE=str(raw), PYTHONPATH=str(ROOT),
+               PYGAME_HIDE_SUPPORT_PROMPT="1")
+    args = dict(songs=str(songs), fade_ms=400, steps=steps, out=str(out), **settings)
+    proc = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    record["raw"] = raw
+    return record
+
+
+def step(record: dict, action: str, arg: str = "", nth: int = 0) -> dict:
+    return [s for s in record["steps"] if s["action"] == action and s["arg"] == arg][nth]
+
+
+def analyse(raw: Path, mixer: list, window_s: float = 0.02) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-window RMS and the energy near the happy and the sad tone, from SDL's disk output."""
+    freq, size, channels = mixer
+    assert size == -16, f"expected signed 16-bit output, got {size}"
+    samples = np.fromfile(raw, dtype="<i2").astype(np.float64) / 32768.0
+    mono = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+    n = int(window_s * freq)
+    frames = mono[: len(mono) // n * n].reshape(-1, n)
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2
+    bins = np.fft.rfftfreq(n, 1 / freq)
+
+    def band(f: float) -> np.ndarray:
+        return spectrum[:, np.abs(bins - f) < 80].sum(axis=1)
+
+    return np.sqrt((frames**2).mean(axis=1)), band(HAPPY_HZ), band(SAD_HZ)
+
+
+def test_player_plays_fades_between_moods_and_ignores_repeats(tmp_path: Path, songs: Path) -> None:
+    record = run_player(tmp_path, songs, [
+        [0.0, "request", "happy"],
+        [0.15, "probe", ""],
+        [0.4, "request", "happy"],  # same mood: no restart
+        [0.5, "request", "uncertain"],  # changes nothing
+        [0.6, "probe", ""],
+        [1.6, "request", "sad"],  # the second happy song is playing by now
+        [1.7, "request", "sad"],  # during the fade: returns at once, changes nothing
+        [1.75, "request", "happy"],
+        [1.8, "request", "sad"],
+        [2.9, "probe", ""],
+        [3.0, "stop", ""],
+    ])
+    first, later = step(record, "probe"), step(record, "probe", nth=1)
+    assert not first["silent"] and first["current"] in ("a.ogg", "b.wav")
+    assert later["current"] == first["current"]
+    moods = [mood for _, mood, _ in record["songs"]]
+    assert moods == ["happy", "happy", "sad"], record["songs"]  # song end -> next happy; one switch
+    assert record["songs"][1][2] != record["songs"][0][2]
+    assert step(record, "probe", nth=2)["current"] == record["songs"][2][2]
+    assert max(s["took"] for s in record["steps"] if s["action"] == "request") < 0.05
+    stop = step(record, "stop")
+    assert stop["took"] < 1.0 and not stop["alive"] and stop["silent"] and stop["current"] is None
+
+    rms, happy, sad = analyse(record["raw"], first["mixer"])
+    assert rms.max() > 0.1, "the disk audio is silent"
+    loud = rms > 0.05 * rms.max()
+    is_happy, is_sad = loud & (happy > 10 * sad), loud & (sad > 10 * happy)
+    assert is_happy.sum() * 0.02 > 1.0 and is_sad.sum() * 0.02 > 0.4  # seconds of each tone
+    last_happy, first_sad = np.flatnonzero(is_happy)[-1], np.flatnonzero(is_sad)[0]
+    assert first_sad > last_happy, "the tones overlap or come in the wrong order"
+    level = np.median(rms[is_happy])
+    assert rms[last_happy:first_sad + 1].min() < 0.1 * level, "no dip between the songs"
+    fade = rms[last_happy - 20 : last_happy + 1] / level  # the last 0.4 s of the happy tone
+    assert fade[0] > 0.7 and fade[-1] < 0.3, "the happy tone did not fade out"
+    assert ((fade > 0.2) & (fade < 0.8)).sum() >= 5, "the happy tone was cut, not faded"
+
+
+def test_player_skips_unplayable_files_and_keeps_going(tmp_path: Path, songs: Path) -> None:
+    (songs / "angry").mkdir()
+    (songs / "angry" / "bad.ogg").write_bytes(b"OggS" + os.urandom(4000))  # looks like OGG, isn't
+    tone(songs / "angry" / "good.ogg", 880.0, 0.6)
+    record = run_player(tmp_path, songs, [[0.0, "request", "angry"], [1.8, "probe", ""]], driver="dummy")
+    assert {name for _, _, name in record["songs"]} == {"good.ogg"} and len(record["songs"]) >= 2
+    skipped = [m for level, m in record["logs"] if "bad.ogg" in m]
+    assert len(skipped) == 1 and "can't be played" in skipped[0]
+    assert step(record, "probe")["alive"]
+
+
+def test_player_idle_fade_skip_and_like(tmp_path: Path, songs: Path) -> None:
+    record = run_player(tmp_path, songs, [
+        [0.0, "request", "sad"],
+        [0.3, "like", ""],
+        [0.4, "skip", ""],
+        [1.2, "probe", ""],
+        [1.3, "idle", ""],
+        [2.2, "probe", "after idle"],
+        [2.3, "request", "sad"],
+        [2.6, "probe", "back"],
+    ], driver="dummy", idle="fade")
+    names = [name for _, _, name in record["songs"]]
+    assert len(names) == 3 and names[0] != names[1]  # skip: another sad song at once
+    assert record["feedback"] == [["like", "sad", names[0]], ["skip", "sad", names[0]]]
+    assert step(record, "probe")["current"] == names[1]
+    assert step(record, "probe", "after idle")["current"] is None  # faded to quiet
+    assert step(record, "probe", "back")["current"] == names[2]  # same mood plays again after idle
+
+
+def test_player_without_audio_device_runs_silent_and_retries(tmp_path: Path, songs: Path) -> None:
+    record = run_player(tmp_path, songs, [
+        [0.0, "request", "happy"],
+        [0.6, "probe", "silent"],
+        [0.65, "env", "dummy"],  # the device "appears"; the next retry opens it
+        [1.2, "probe", "open"],
+        [1.3, "stop", ""],
+    ], driver="nonexistent", retry_s=0.2)
+    silent, opened = step(record, "probe", "silent"), step(record, "probe", "open")
+    assert silent["silent"] and silent["current"] is None and silent["alive"]
+    warnings = [m for level, m in record["logs"] if "no audio output" in m]
+    assert len(warnings) == 1 and "running silent" in warnings[0]  # logged once over several retries
+    assert not opened["silent"] and opened["current"] in ("a.ogg", "b.wav")
+    assert step(record, "stop")["took"] < 1.0
