@@ -175,9 +175,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class recall and confusion of a bundle on labelled data",
-                       description="Evaluate a bundle with the device's TFLite classifier on labelled FER2013 "
-                                   "images: accuracy, per-class recall, macro F1 and the confusion matrix. "
-                                   "Class folders are matched to the bundle's labels by name.",
+                       description="Evaluate a bundle with the device's TFLite classifier on labelled FER2013\n"
+                                   "images: accuracy, per-class recall, macro F1 and the confusion matrix.\n"
+                                   "Class folders (and CSV codes) are matched to the bundle's labels by name.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
     p.add_argument("--data", type=Path, required=True, metavar="DATA",

@@ -55,8 +55,9 @@ def to_tflite(src: SourceModel, mode: str, calibration: np.ndarray | None = None
              f", calibrating on {len(calibration)} images" if mode == "int8" else "")
     noisy = [logging.getLogger(name) for name in ("absl", "tensorflow")]
     levels = [lg.level for lg in noisy]
-    for lg in noisy:  # "Assets written to /tmp/..." and friends are not news
-        lg.setLevel(max(lg.level, logging.WARNING) if not log.isEnabledFor(logging.DEBUG) else lg.level)
+    if not log.isEnabledFor(logging.DEBUG):  # "Assets written to /tmp/..." and friends are not news
+        for lg in noisy:
+            lg.setLevel(max(lg.level, logging.WARNING))
     try:
         return bytes(converter.convert())
     except Exception as e:  # ConverterError and friends: usually an op TFLite lacks

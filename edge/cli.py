@@ -103,22 +103,48 @@ def _run(cfg) -> int:
     from edge.loop import run
     from edge.music.library import LibraryError
     from edge.overlay import OverlayError
+    from edge.service import ServiceHooks
     from edge.sources import SourceError
 
     stop = threading.Event()
+    hooks = ServiceHooks()  # sd_notify: READY, WATCHDOG, STATUS under systemd; nothing elsewhere
 
     def on_signal(signum, _frame) -> None:
         logging.getLogger("edge").info("%s: stopping", signal.Signals(signum).name)
         stop.set()
+        hooks.stopping()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
-        run(cfg, stop)
+        run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source)
     except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError) as e:
+        hooks.status(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-SUBCOMMANDS: dict = {}
+def _install(argv: Sequence[str]) -> int:
+    from edge.service import install_main
+
+    return install_main(argv)
+
+
+def _audio_devices(argv: Sequence[str]) -> int:
+    from edge.service import audio_devices_main
+
+    return audio_devices_main(argv)
+
+
+def _songs(argv: Sequence[str]) -> int:
+    from edge.music.cli import main as songs_main
+
+    return songs_main(argv)
+
+
+SUBCOMMANDS: dict = {
+    "install": _install,  # python -m edge install: the systemd service (docs/raspberry-pi.md)
+    "audio-devices": _audio_devices,  # python -m edge audio-devices: names for music.audio_device
+    "songs": _songs,  # python -m edge songs scan|recommend|like|skip: the music library (docs/music.md)
+}

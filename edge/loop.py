@@ -21,6 +21,7 @@ from edge.events import EventLog
 from edge.mood import MoodFilter
 from edge.music.idle import IdleWatch
 from edge.music.player import Player
+from edge.music.recommend import Recommender
 from edge.overlay import Recorder, Window, draw
 from edge.sources import open_source
 from edge.types import UNCERTAIN, Frame
@@ -71,7 +72,10 @@ class Pipeline:
         self.moods = MoodFilter(cfg.mood, self.bundle.labels)
         self.idle = IdleWatch(cfg.music.idle_after)
         self.events = EventLog(cfg.output.events or None)
-        self.player = Player(cfg.music, on_song=self._on_song)
+        # The recommender picks songs (labels, features, feedback); it analyses songs on its own thread.
+        self.recommender = Recommender.from_config(cfg.music) if cfg.music.enabled else None
+        self.player = Player(cfg.music, picker=self.recommender, on_song=self._on_song,
+                             on_feedback=self._on_feedback)
         self.window: Window | None = None
         self.recorder: Recorder | None = None
         self.stats = RunStats()
@@ -83,6 +87,11 @@ class Pipeline:
         self.events.write("song", self.t, mood=mood, path=str(path))
         log.info("playing %s for %s", path, mood)
 
+    def _on_feedback(self, kind: str, mood: str, path: Path) -> None:  # on the player's thread
+        self.events.write(kind, self.t, mood=mood, path=str(path))
+        if self.recommender is not None:
+            self.recommender.feedback(kind, mood, path)
+
     def open_outputs(self, fps: float | None) -> None:
         if not self.cfg.output.headless:
             self.window = Window(self.cfg.overlay)
@@ -91,6 +100,8 @@ class Pipeline:
 
     def close(self) -> None:
         self.player.stop()
+        if self.recommender is not None:
+            self.recommender.stop()
         for output in (self.window, self.recorder):
             if output is not None:
                 output.close()
@@ -112,7 +123,7 @@ class Pipeline:
             log.info("t=%.1fs mood %s (%.2f, %d face%s)", frame.t, mood.label, mood.confidence, mood.faces,
                      "" if mood.faces == 1 else "s")
             if mood.label != UNCERTAIN:
-                self.player.request(mood.label)
+                self.player.request(mood.label, point=(mood.valence, mood.arousal))
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
         timer.lap("mood")
@@ -143,11 +154,13 @@ class Pipeline:
 
 
 def run(cfg: Config, stop: threading.Event | None = None,
-        on_frame: Callable[[Frame], None] | None = None) -> RunStats:
+        on_frame: Callable[[Frame], None] | None = None,
+        on_source: Callable[[str, str], None] | None = None) -> RunStats:
     """Run until the source ends, ``stop`` is set, or ``output.max_frames`` frames were processed.
 
     Start-up errors (a bad model, songs folder or source) raise before any frame is read.
-    ``on_frame`` is called after each processed frame (the service's watchdog hangs off it).
+    ``on_frame`` is called after each processed frame (the service's watchdog hangs off it);
+    ``on_source(event, message)`` hears a live camera's "lost" / "waiting" / "back" (edge.sources.resilient).
     """
     stop = stop or threading.Event()
     started = time.perf_counter()
@@ -155,11 +168,13 @@ def run(cfg: Config, stop: threading.Event | None = None,
     stats, every = pipe.stats, cfg.output.log_every
     first = last_log = None
     try:
-        source = open_source(cfg.source)
+        source = open_source(cfg.source, stop=stop, on_state=on_source)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
         pipe.open_outputs(source.fps)
         pipe.player.start()
+        if pipe.recommender is not None:
+            pipe.recommender.start(stop)
         with source:
             pipe.timer.start()
             for frame in source:

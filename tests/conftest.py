@@ -14,6 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# Once a converter test has loaded TensorFlow into this process, its LLVM symbols crash SDL's
+# accelerated offscreen framebuffer (the device itself never loads TensorFlow).
+os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 
 
 @pytest.fixture(scope="session")

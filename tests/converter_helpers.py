@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from converter.data import CSV_LABELS
 from edge.types import EMOTIONS
+
 
 
 def write_folders(root: Path, x: np.ndarray, y: np.ndarray, labels: Sequence[str] = EMOTIONS) -> Path:
@@ -22,14 +24,15 @@ def write_folders(root: Path, x: np.ndarray, y: np.ndarray, labels: Sequence[str
     return root
 
 
-def write_csv(path: Path, x: np.ndarray, y: np.ndarray, usage: str = "PublicTest",
-              labels: Sequence[str] = EMOTIONS) -> Path:
-    """The Kaggle FER2013 CSV (emotion code, space-separated pixels, Usage) for gray images ``x``."""
+def write_csv(path: Path, *parts: tuple[np.ndarray, np.ndarray, str], labels: Sequence[str] = EMOTIONS) -> Path:
+    """The Kaggle FER2013 CSV (emotion code, space-separated pixels, Usage) from (gray images, classes,
+    Usage) parts; classes index ``labels`` and are written as the CSV's own codes."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["emotion", "pixels", "Usage"])
-        for img, k in zip(x, y):
-            w.writerow([CSV_LABELS.index(labels[int(k)]), " ".join(map(str, img.ravel())), usage])
+        for x, y, usage in parts:
+            for img, k in zip(x, y):
+                w.writerow([CSV_LABELS.index(labels[int(k)]), " ".join(map(str, img.ravel())), usage])
     return path
 
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -36,6 +37,11 @@ def gray(tmp_path_factory) -> SimpleNamespace:
     fer = root / "fer"
     write_folders(fer / "train", x, y)
     write_folders(fer / "val", vx, vy)
+    write_csv(root / "fer2013.csv", (x, y, "Training"), (vx, vy, "PublicTest"))
+    loose = root / "loose"  # unlabelled: images without class folders
+    loose.mkdir()
+    for i, img in enumerate(vx):
+        cv2.imwrite(str(loose / f"{i:04d}.png"), img)
     val = vx[..., None]
 
     k3 = synthetic.trained(synthetic.small_cnn(keras), keras)
@@ -48,7 +54,8 @@ def gray(tmp_path_factory) -> SimpleNamespace:
     probs = {"keras": p3, "savedmodel": p3, "h5": p2, "tf_keras-savedmodel": p2}
     files = {"keras": root / "small.keras", "savedmodel": root / "small_savedmodel", "h5": root / "small.h5",
              "tf_keras-savedmodel": root / "small_tf_keras_savedmodel"}
-    return SimpleNamespace(root=root, fer=fer, x=val, y=vy, probs=probs, files=files, k2=k2)
+    return SimpleNamespace(root=root, fer=fer, csv=root / "fer2013.csv", loose=loose, x=val, y=vy, probs=probs,
+                           files=files, k2=k2)
 
 
 @pytest.mark.parametrize("form", ["keras", "h5", "savedmodel", "tf_keras-savedmodel"])
@@ -90,7 +97,7 @@ def test_labels_by_name_input_scale_and_csv(gray, capsys, tmp_path):
     assert rc == 0, err
     assert json.loads(stdout)["accuracy"] >= 0.85
 
-    csv = write_csv(tmp_path / "fer2013.csv", gray.x[..., 0], gray.y)
+    csv = write_csv(tmp_path / "fer2013.csv", (gray.x[..., 0], gray.y, "PublicTest"))
     rc, stdout, err = run(capsys, "evaluate", out, "--data", csv, "--split", "val", "--json", "--tta", "flip",
                           "--no-progress")
     assert rc == 0, err
@@ -137,6 +144,10 @@ def test_a_worse_model_is_refused_unless_forced(gray, capsys, tmp_path):
     rc, _, err = run(capsys, *args)
     assert rc == 3 and "points below the float model" in err and "--force" in err
     assert nothing_written(out)
+    rc, _, err = run(capsys, "convert", tmp_path / "flat.h5", "--out", out, "--calibration", gray.fer,
+                     "--verify", gray.loose, "--no-progress")  # unlabelled: top-1 agreement decides
+    assert rc == 3 and "agrees with the float model on only" in err
+    assert nothing_written(out)
 
     rc, _, err = run(capsys, *args, "--force")
     assert rc == 0
@@ -165,12 +176,17 @@ def json_model(gray) -> SimpleNamespace:
                            five=root / "five.weights.h5")
 
 
-def test_json_with_its_weights_converts(gray, json_model, capsys, tmp_path):
+def test_json_weights_csv_calibration_and_unlabelled_verification(gray, json_model, capsys, tmp_path):
     out = tmp_path / "bundle"
-    rc, _, err = run(capsys, "convert", json_model.json, "--weights", json_model.weights, "--out", out,
-                     "--verify", gray.fer, "--quantize", "none", "--no-progress")
+    rc, stdout, err = run(capsys, "convert", json_model.json, "--weights", json_model.weights, "--out", out,
+                          "--calibration", gray.csv, "--verify", gray.loose, "--no-progress")
     assert rc == 0, err
-    assert agreement(Classifier(bundles.load(out)).predict(gray.x), gray.probs["h5"]) == 1.0
+    b = bundles.load(out)
+    assert b.extra["calibration"]["n"] == 210  # the CSV's Training rows
+    v = b.verification
+    assert not v["labelled"] and v["float_accuracy"] is None and v["n"] == len(gray.y)
+    assert v["top1_agreement"] >= 0.93 and "unlabelled" in stdout
+    assert agreement(Classifier(b).predict(gray.x), gray.probs["h5"]) >= 0.95
 
 
 def test_bad_model_files(gray, json_model, capsys, tmp_path):

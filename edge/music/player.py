@@ -1,10 +1,12 @@
-"""Music playback on its own thread; ``request(mood)`` never blocks the camera loop.
+"""Music playback on its own thread; ``request(mood, point)`` never blocks the camera loop.
 
 It uses ``pygame.mixer.music``, not ``Sound`` + ``Channel``: ``music`` streams from disk a buffer at a
 time, so a four-minute MP3 costs a few kilobytes of RAM and no load time on a Pi, where ``Sound``
 decodes the whole file into memory first (~40 MB for four minutes of 44.1 kHz stereo) and blocks
 while doing so. The price is one stream at a time: a mood change fades the old song out, then the
-new one in, rather than overlapping them, which at ``fade_ms`` each way sounds smooth enough.
+new one in (``transition = "fade"``), rather than overlapping them, which at ``fade_ms`` each way
+sounds smooth enough; ``transition = "cut"`` switches at once. A true crossfade would need two
+streams, i.e. ``Sound`` objects and their memory, so it is not offered.
 
 Every pygame call happens on the player's thread; other threads only put commands on a queue or
 read ``current()`` / ``silent`` under a lock.
@@ -12,6 +14,7 @@ read ``current()`` / ``silent`` under a lock.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import queue
@@ -30,6 +33,8 @@ from edge.types import UNCERTAIN  # noqa: E402
 log = logging.getLogger(__name__)
 
 IDLE_MODES = ("keep", "fade")
+TRANSITIONS = ("fade", "cut")
+STRATEGIES = ("match", "uplift")  # edge.music.recommend's; repeated here so the config needs no numpy
 
 #: (mood, path) of a song that just started; called on the player thread, so keep it cheap.
 OnSong = Callable[[str, Path], None]
@@ -41,9 +46,13 @@ OnFeedback = Callable[[str, str, Path], None]
 class MusicConfig:
     """The ``[music]`` settings. ``idle_after`` is applied by the loop (see ``edge.music.idle``)."""
 
-    songs: str = "songs"  # folder with one subfolder of audio files per mood
+    songs: str = "songs"  # folder of songs: a subfolder per mood, others unlabelled, and/or songs.toml
     volume: float = 0.8  # 0..1
     fade_ms: int = 1500  # fade out the old song, then in the new one, on a mood change
+    transition: str = "fade"  # on a mood change: "fade" (out, then in, fade_ms each) or "cut"
+    strategy: str = "match"  # "match" the room's mood, or "uplift" sad/angry/fear towards brighter songs
+    features: bool = True  # analyse the songs (tempo, brightness, ...) in the background
+    state_dir: str = ""  # likes/skips (and the feature cache if the songs folder is read-only); "" = default
     idle: str = "keep"  # nobody seen: "keep" playing, or "fade" to quiet
     idle_after: float = 20.0  # seconds of frame time without faces before the player is told
     fallback: str = "neutral"  # mood whose songs stand in for a mood with none; "" = quiet
@@ -59,12 +68,16 @@ class MusicConfig:
             raise ValueError(f"music.idle must be one of {', '.join(IDLE_MODES)}, got {self.idle!r}")
         if self.idle_after < 0:
             raise ValueError(f"music.idle_after must be 0 or more seconds, got {self.idle_after}")
+        if self.transition not in TRANSITIONS:
+            raise ValueError(f"music.transition must be one of {', '.join(TRANSITIONS)}, got {self.transition!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"music.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
 
 
 class Player:
     """Plays songs that fit the requested mood, on its own thread.
 
-    ``request(mood)``, ``idle()``, ``like()`` and ``skip()`` only enqueue a command and return at once.
+    ``request(mood, point)``, ``idle()``, ``like()`` and ``skip()`` only enqueue a command and return at once.
     Without an audio device the player runs silent and retries opening it every ``retry_s`` seconds.
     """
 
@@ -88,10 +101,11 @@ class Player:
         if picker is None and config.enabled:
             picker = Picker(Library.scan(config.songs, fallback=config.fallback))
         self.picker = picker
+        self._picker_takes_point = _takes_point(picker)
         self.on_song = on_song
         self.on_feedback = on_feedback
         self.retry_s = retry_s
-        self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._shutdown = shutdown
         self._lock = threading.Lock()
@@ -101,6 +115,7 @@ class Player:
         self._silent = True
         # Owned by the player thread:
         self._mood: str | None = None  # the mood playing, or being faded towards
+        self._point: tuple[float, float] | None = None  # the room's (valence, arousal) with the last request
         self._song_mood: str | None = None  # the mood the current song was picked for
         self._fade_until: float | None = None  # a fade-out is running until then
         self._fade_in_ms = 0
@@ -119,9 +134,12 @@ class Player:
         self._thread = threading.Thread(target=self._run, name="music-player", daemon=True)
         self._thread.start()
 
-    def request(self, mood_label: str) -> None:
-        """Ask for music that fits ``mood_label``; "uncertain" leaves the current song playing."""
-        self._commands.put(("mood", mood_label))
+    def request(self, mood_label: str, point: tuple[float, float] | None = None) -> None:
+        """Ask for music that fits ``mood_label``; "uncertain" leaves the current song playing.
+
+        ``point`` is the room's (valence, arousal), passed on to the picker for the next song; a
+        request for the mood already playing only updates it (no restart)."""
+        self._commands.put(("mood", (mood_label, point)))
 
     def idle(self) -> None:
         """Nobody is seen: fade to quiet if ``config.idle == "fade"``, else keep playing."""
@@ -188,13 +206,18 @@ class Player:
     def _stopping(self) -> bool:
         return self._stop.is_set() or (self._shutdown is not None and self._shutdown.is_set())
 
-    def _handle(self, command: str, arg: str) -> None:
+    def _handle(self, command: str, arg: object) -> None:
         if command == "mood":
-            if arg == UNCERTAIN or arg == self._mood:
+            label, point = arg if isinstance(arg, tuple) else (arg, None)
+            if label == UNCERTAIN:
                 return
-            log.debug("mood %s -> %s", self._mood, arg)
-            self._mood = arg
-            self._fade_out(self.config.fade_ms)
+            if point is not None:
+                self._point = (float(point[0]), float(point[1]))
+            if label == self._mood:
+                return
+            log.debug("mood %s -> %s", self._mood, label)
+            self._mood = label
+            self._fade_out(self._transition_ms())
         elif command == "idle":
             if self.config.idle == "fade" and self._mood is not None:
                 log.info("nobody seen: fading the music out")
@@ -207,12 +230,15 @@ class Player:
             if self.on_feedback is not None:
                 self._call(self.on_feedback, command, self._song_mood, path)
             if command == "skip":
-                self._fade_out(self.SKIP_FADE_MS)
+                self._fade_out(self.SKIP_FADE_MS if self.config.transition == "fade" else 0)
+
+    def _transition_ms(self) -> int:
+        return self.config.fade_ms if self.config.transition == "fade" else 0
 
     def _fade_out(self, ms: int) -> None:
         """Start fading the current song; ``_tick`` starts the next once it's quiet."""
         self._given_up = None
-        self._fade_in_ms = self.config.fade_ms
+        self._fade_in_ms = self._transition_ms()
         if self._fade_until is not None:
             return  # already fading; the new target is picked up when it ends
         now = time.monotonic()
@@ -243,7 +269,7 @@ class Player:
 
     def _play_next(self, mood: str, now: float) -> None:
         assert self.picker is not None
-        while (path := self.picker.next(mood)) is not None:
+        while (path := self._pick(mood)) is not None:
             try:
                 pygame.mixer.music.load(str(path))
                 pygame.mixer.music.set_volume(self.config.volume)
@@ -261,6 +287,12 @@ class Player:
         self._given_up = mood
         self._once(f"nothing:{mood}", "no playable songs for mood %r: staying quiet until the mood changes",
                    mood)
+
+    def _pick(self, mood: str) -> Path | None:
+        assert self.picker is not None
+        if self._point is not None and self._picker_takes_point:
+            return self.picker.next(mood, point=self._point)
+        return self.picker.next(mood)
 
     def _unplayable(self, path: Path, why: str) -> None:
         self._once(f"bad:{path}", "skipping %s, it can't be played (%s): replace or delete it", path, why)
@@ -316,3 +348,15 @@ class Player:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(message, *args, exc_info=exc_info)
+
+
+def _takes_point(picker: object) -> bool:
+    """True if ``picker.next`` accepts ``point=`` (pickers written for ``next(mood)`` still work)."""
+    next_ = getattr(picker, "next", None)
+    if next_ is None:
+        return False
+    try:
+        params = inspect.signature(next_).parameters
+    except (TypeError, ValueError):
+        return False
+    return "point" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

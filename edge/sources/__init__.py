@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from pathlib import Path
+from typing import Callable
 
 from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8
 from edge.sources.camera import CameraSource
 from edge.sources.images import IMAGE_SUFFIXES, FolderSource, ImageSource
 from edge.sources.picam import PicameraSource, picamera2_cameras
+from edge.sources.resilient import OnState, Resilient
 from edge.sources.video import VideoSource
 
 __all__ = ["Source", "SourceConfig", "SourceError", "open_source", "as_bgr8", "CameraSource", "FolderSource",
-           "ImageSource", "PicameraSource", "VideoSource"]
+           "ImageSource", "PicameraSource", "Resilient", "VideoSource"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,32 @@ log = logging.getLogger(__name__)
 DEFAULT_DEVICE = "/dev/video0"
 
 
-def open_source(cfg: SourceConfig) -> Source:
-    """An open source for ``cfg.spec``; ``SourceError`` says what to try when there is none."""
+def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_state: OnState | None = None,
+                resilient: bool = True) -> Source:
+    """An open source for ``cfg.spec``; ``SourceError`` says what to try when there is none.
+
+    A live camera comes wrapped in ``Resilient`` (unless ``resilient=False``): when it disappears it is
+    reopened with backoff and the frames go on; ``stop`` ends such a wait, ``on_state(event, message)``
+    hears "lost", "waiting" and "back" (see ``edge.sources.resilient``).
+    """
+    source = _open(cfg)
+    if resilient and source.live:
+        return Resilient(_reopener(source, cfg), first=source, stop=stop, on_state=on_state)
+    return source
+
+
+def _reopener(source: Source, cfg: SourceConfig) -> Callable[[], Source]:
+    """Opens the same camera again (for ``auto``: the kind it found, so a retry stays quiet)."""
+    if isinstance(source, PicameraSource):
+        num = source._camera_num
+        return lambda: PicameraSource(cfg, num)
+    if isinstance(source, CameraSource):
+        device = source.device
+        return lambda: CameraSource(device, cfg)
+    return lambda: _open(cfg)
+
+
+def _open(cfg: SourceConfig) -> Source:
     spec = cfg.spec.strip()
     if spec == "auto":
         return _auto(cfg)

@@ -1,0 +1,166 @@
+"""Compare the emulated arm64 runs with the x86 reference; one line on stdout, the differences on stderr.
+
+    python tests/arm64/compare.py --dir WORK/share cortex-a72 cortex-a76
+
+For each CPU name it reads ``probe.<cpu>.json`` and ``events.<cpu>.jsonl`` next to ``probe.x86.json`` and
+``events.x86.jsonl`` and checks:
+
+- probe: same labels and top labels, every class probability within ``--tolerance`` of x86;
+- mood events: the same sequence (frame time, mood, faces), confidence/valence/arousal within tolerance;
+- song events: the same sequence of moods, each song from its mood's folder (which song of the folder
+  is a shuffle, and the player thread's ``t`` depends on speed, so neither is compared);
+- frame events: the same frames (index, t), the same faces (boxes, tracks) and mood per frame, every
+  class probability within tolerance.
+
+Exit 0 when every CPU agrees, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class Diff:
+    def __init__(self, cpu: str) -> None:
+        self.cpu = cpu
+        self.problems: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.problems.append(message)
+        if len(self.problems) <= 12:
+            print(f"{self.cpu}: {message}", file=sys.stderr)
+
+
+def max_delta(a: dict[str, float], b: dict[str, float]) -> float:
+    if set(a) != set(b):
+        return float("inf")
+    return max((abs(a[k] - b[k]) for k in a), default=0.0)
+
+
+def compare_probe(ref: dict, arm: dict, tol: float, diff: Diff) -> float:
+    if arm.get("machine") != "aarch64":
+        diff(f"probe ran on {arm.get('machine')!r}, not aarch64")
+    if arm["labels"] != ref["labels"]:
+        diff(f"labels {arm['labels']} != {ref['labels']}")
+        return float("inf")
+    if len(arm["probs"]) != len(ref["probs"]):
+        diff(f"probe: {len(arm['probs'])} faces classified, x86 {len(ref['probs'])}")
+        return float("inf")
+    worst = 0.0
+    for i, (p, q) in enumerate(zip(ref["probs"], arm["probs"])):
+        d = max(abs(a - b) for a, b in zip(p, q))
+        worst = max(worst, d)
+        if d > tol:
+            diff(f"probe face {i}: max |Δprob| {d:.4f} > {tol} (x86 {p}, arm64 {q})")
+    if arm["top"] != ref["top"]:
+        diff(f"probe top labels {arm['top']} != x86 {ref['top']}")
+    return worst
+
+
+def compare_events(ref: list[dict], arm: list[dict], tol: float, diff: Diff) -> dict:
+    out: dict = {}
+    # moods
+    rm = [e for e in ref if e["type"] == "mood"]
+    am = [e for e in arm if e["type"] == "mood"]
+    out["moods"] = f"{sum(1 for a, b in zip(rm, am) if _same_mood(a, b, tol))}/{len(rm)}"
+    if [(e["t"], e["mood"], e["faces"]) for e in rm] != [(e["t"], e["mood"], e["faces"]) for e in am]:
+        diff(f"mood events differ: x86 {[(e['t'], e['mood']) for e in rm]}, arm64 {[(e['t'], e['mood']) for e in am]}")
+    else:
+        for a, b in zip(rm, am):
+            if not _same_mood(a, b, tol):
+                diff(f"mood event at t={a['t']}: x86 {a}, arm64 {b}")
+    # songs
+    rs = [e["mood"] for e in ref if e["type"] == "song"]
+    as_ = [e["mood"] for e in arm if e["type"] == "song"]
+    out["songs"] = f"{sum(1 for a, b in zip(rs, as_) if a == b)}/{len(rs)}"
+    if rs != as_:
+        diff(f"song events differ: x86 {rs}, arm64 {as_}")
+    for e in arm:
+        if e["type"] == "song" and Path(e["path"]).parent.name != e["mood"]:
+            diff(f"song {e['path']} is not from the {e['mood']} folder")
+    # frames
+    rf = [e for e in ref if e["type"] == "frame"]
+    af = [e for e in arm if e["type"] == "frame"]
+    if len(rf) != len(af):
+        diff(f"{len(af)} frames on arm64, {len(rf)} on x86")
+    same = boxes = faces = 0
+    worst = 0.0
+    for a, b in zip(rf, af):
+        ok = True
+        if (a["index"], a["t"]) != (b["index"], b["t"]):
+            diff(f"frame {a['index']} t={a['t']} vs frame {b['index']} t={b['t']}")
+            ok = False
+        if a["mood"] != b["mood"]:
+            diff(f"frame {a['index']}: mood {a['mood']} on x86, {b['mood']} on arm64")
+            ok = False
+        if len(a["faces"]) != len(b["faces"]):
+            diff(f"frame {a['index']}: {len(a['faces'])} faces on x86, {len(b['faces'])} on arm64")
+            ok = False
+        for fa, fb in zip(a["faces"], b["faces"]):
+            faces += 1
+            if fa["box"] == fb["box"] and fa["track"] == fb["track"]:
+                boxes += 1
+            else:
+                diff(f"frame {a['index']}: face {fa['box']} (track {fa['track']}) on x86, "
+                     f"{fb['box']} (track {fb['track']}) on arm64")
+                ok = False
+            d = max_delta(fa["probs"], fb["probs"])
+            worst = max(worst, d)
+            if d > tol:
+                diff(f"frame {a['index']}: max |Δprob| {d:.4f} > {tol} (x86 {fa['probs']}, arm64 {fb['probs']})")
+                ok = False
+        same += ok
+    out["frames"] = f"{same}/{len(rf)}"
+    out["boxes"] = f"{boxes}/{faces}"
+    out["loop_dp"] = worst
+    return out
+
+
+def _same_mood(a: dict, b: dict, tol: float) -> bool:
+    return (a["t"], a["mood"], a["faces"]) == (b["t"], b["mood"], b["faces"]) and all(
+        abs(a[k] - b[k]) <= tol for k in ("confidence", "valence", "arousal") if k in a)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", required=True, type=Path, help="the folder with the x86 and arm64 results")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="max |Δprob| per class")
+    parser.add_argument("cpus", nargs="+")
+    args = parser.parse_args(argv)
+    ref_probe = json.loads((args.dir / "probe.x86.json").read_text())
+    ref_events = read_events(args.dir / "events.x86.jsonl")
+    parts, failed = [], False
+    for cpu in args.cpus:
+        diff = Diff(cpu)
+        try:
+            arm_probe = json.loads((args.dir / f"probe.{cpu}.json").read_text())
+            arm_events = read_events(args.dir / f"events.{cpu}.jsonl")
+        except (OSError, ValueError) as e:
+            diff(f"no results: {e}")
+            parts.append(f"{cpu} FAIL (no results)")
+            failed = True
+            continue
+        probe_dp = compare_probe(ref_probe, arm_probe, args.tolerance, diff)
+        ev = compare_events(ref_events, arm_events, args.tolerance, diff)
+        verdict = "ok" if not diff.problems else f"FAIL ({len(diff.problems)} differences)"
+        failed |= bool(diff.problems)
+        parts.append(f"{cpu} {verdict}: moods {ev['moods']}, songs {ev['songs']}, frames {ev['frames']}, "
+                     f"boxes {ev['boxes']}, max|Δp| loop {ev['loop_dp']:.4f} probe {probe_dp:.4f}")
+    v = ref_probe["versions"]
+    print("; ".join(parts) + f" (tolerance {args.tolerance}; x86 reference {len(ref_probe['probs'])} probe faces, "
+          f"{sum(e['type'] == 'frame' for e in ref_events)} frames, "
+          f"moods {[e['mood'] for e in ref_events if e['type'] == 'mood']}; "
+          f"litert {v.get('ai-edge-litert', '?')} numpy {v.get('numpy', '?')} "
+          f"opencv {v.get('opencv-python-headless', '?')})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,336 @@
+"""The song library's forms, the audio features, the feature cache and the background scan, on songs
+the tests synthesize (tests/music_synth.py: distinct tempo, mode, brightness and level)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge.music import features as feats
+from edge.music.cli import main as songs_cli
+from edge.music.library import Library, LibraryError
+from edge.music.recommend import MoodModel, Recommender, cache_path, nearest_mood
+from tests.music_synth import KINDS, SR, render, write_song
+
+#: The mood each kind of synthesized song should sound like.
+IMPLIED = {"bright": {"happy"}, "gloomy": {"sad"}, "calm": {"neutral"}, "fierce": {"angry", "fear", "disgust"}}
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    """Mood folders, an unlabelled folder, a loose file and a manifest, all mixed."""
+    root = tmp_path_factory.mktemp("mixed")
+    write_song(root / "happy" / "bright_a.wav", "bright", seed=1)
+    write_song(root / "Sad" / "gloomy_a.ogg", "gloomy", seed=2)  # folder names match any case
+    write_song(root / "neutral" / "calm_a.flac", "calm", seed=3)
+    write_song(root / "angry" / "fierce_a.wav", "fierce", seed=4)
+    for i, kind in enumerate(KINDS):
+        write_song(root / "unsorted" / f"{kind}_u.ogg", kind, seed=10 + i, root=60)
+    write_song(root / "loose_bright.wav", "bright", seed=20, root=62)
+    write_song(root / "albums" / "blue" / "one.flac", "gloomy", seed=21)
+    write_song(root / "albums" / "blue" / "two.flac", "gloomy", seed=22)
+    write_song(root / "albums" / "mixed.wav", "calm", seed=23)
+    write_song(root / "albums" / "weighted.wav", "calm", seed=24)
+    (root / "songs.toml").write_text(
+        '[[song]]\npath = "albums/blue/*.flac"\nmood = "sad"\n\n'
+        '[[song]]\npath = "albums/mixed.wav"\nmoods = { neutral = 1.0, happy = 0.5 }\n\n'
+        '[[song]]\npath = "albums/weighted.wav"\nweight = 2.0\n\n'
+        '[[song]]\npath = "angry/fierce_a.wav"\nmood = "fear"\n\n'  # the manifest wins over the folder
+        '[[song]]\npath = "nowhere.ogg"\nmood = "happy"\n\n'
+        '[[song]]\npath = "albums/mixed.wav"\nmood = "grumpy"\n\n'
+        '[moods]\nsurprise = ["unsorted/bright_u.ogg"]\n')
+    return root
+
+
+# -- the library -------------------------------------------------------------------------------------
+
+
+def test_scan_mixes_mood_folders_a_manifest_and_unlabelled_songs(mixed: Path, caplog) -> None:
+    with caplog.at_level(logging.INFO):
+        lib = Library.scan(mixed)
+    by_name = {e.path.name: e for e in lib.entries()}
+    assert len(by_name) == 4 + 4 + 1 + 4
+    assert (by_name["bright_a.wav"].moods, by_name["bright_a.wav"].source) == ({"happy": 1.0}, "folder")
+    assert by_name["gloomy_a.ogg"].moods == {"sad": 1.0}
+    assert by_name["one.flac"].moods == {"sad": 1.0} and by_name["two.flac"].source == "manifest"  # a glob
+    assert by_name["mixed.wav"].moods == {"neutral": 1.0, "happy": 0.5}
+    assert by_name["weighted.wav"].moods == {} and by_name["weighted.wav"].weight == 2.0
+    assert by_name["fierce_a.wav"].moods == {"fear": 1.0} and by_name["fierce_a.wav"].source == "manifest"
+    assert by_name["bright_u.ogg"].moods == {"surprise": 1.0}  # the [moods] short form
+    assert by_name["calm_u.ogg"].moods == {} and by_name["loose_bright.wav"].moods == {}
+    assert sorted(p.name for p in lib.songs("sad")) == ["gloomy_a.ogg", "one.flac", "two.flac"]
+    assert "mixed.wav" in [p.name for p in lib.songs("happy")]
+    warned = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert "nowhere.ogg does not exist" in warned
+    assert "'grumpy'" in warned and "ignored" in warned
+
+
+def test_a_library_of_unlabelled_songs_only_is_fine(tmp_path: Path) -> None:
+    write_song(tmp_path / "a.wav", "calm", seconds=1.0)
+    lib = Library.scan(tmp_path)
+    assert [e.path.name for e in lib.entries()] == ["a.wav"] and lib.moods() == ()
+
+
+def test_a_broken_manifest_is_reported_and_the_folders_still_count(tmp_path: Path, caplog) -> None:
+    write_song(tmp_path / "happy" / "a.wav", "bright", seconds=1.0)
+    (tmp_path / "songs.toml").write_text("[[song]\npath = ")
+    with caplog.at_level(logging.WARNING):
+        lib = Library.scan(tmp_path)
+    assert lib.moods() == ("happy",)
+    assert any("songs.toml is unreadable" in r.getMessage() for r in caplog.records)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "songs.toml").write_text('[[song]]\npath = "gone.ogg"\nmood = "sad"\n')
+    with pytest.raises(LibraryError, match="no audio files"):
+        Library.scan(tmp_path / "empty")
+
+
+# -- the features ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_features_measure_tempo_mode_and_key(tmp_path: Path, kind: str) -> None:
+    bpm, mode, _, level = KINDS[kind]
+    f = feats.analyse(write_song(tmp_path / f"{kind}.ogg", kind, root=62))  # D
+    assert f.tempo == pytest.approx(bpm, rel=0.03)
+    assert f.pulse > 0.5
+    assert (f.mode > 0.1) if mode == "major" else (f.mode < -0.1)
+    assert f.key == 2
+    assert f.loudness == pytest.approx(20 * np.log10(level), abs=2.0)  # what's above 5.5 kHz is not heard
+    assert len(f.mfcc) == 13 and f.seconds == pytest.approx(6.0, abs=0.05)
+    assert feats.Features.from_dict(json.loads(json.dumps(f.to_dict()))).vector() == pytest.approx(f.vector(), abs=1e-3)
+
+
+def test_features_order_brightness_and_activity(tmp_path: Path) -> None:
+    got = {k: feats.analyse(write_song(tmp_path / f"{k}.wav", k)) for k in KINDS}
+    assert got["bright"].brightness > 1.3 * got["calm"].brightness > 2.0 * got["gloomy"].brightness
+    assert got["fierce"].loudness > got["bright"].loudness > got["calm"].loudness > got["gloomy"].loudness
+
+
+def test_decoding_takes_an_excerpt_at_a_low_rate(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    stereo = np.stack([render(120, "major", 0.5, 0.1, 70.0)] * 2, axis=1)
+    sf.write(path, stereo, 44100)  # 70 s of 22 kHz audio written as 44.1 kHz: 35 s "played" at double speed
+    y, rate = feats.decode(path, seconds=20.0)
+    assert rate == pytest.approx(11025) and len(y) == pytest.approx(20 * 11025, abs=2)
+    assert y.dtype == np.float32 and np.sqrt(np.mean(y**2)) > 0.05
+
+
+def test_a_silent_song_has_no_tempo_and_no_mode(tmp_path: Path) -> None:
+    sf.write(tmp_path / "quiet.wav", np.zeros(5 * SR, np.float32), SR)
+    f = feats.analyse(tmp_path / "quiet.wav")
+    assert (f.tempo, f.mode) == (0.0, 0.0) and f.loudness <= -100
+
+
+# -- the mood model: unlabelled songs get the mood their features imply ------------------------------
+
+
+def test_scan_labels_unlabelled_songs_with_the_mood_their_features_imply(mixed: Path, tmp_path: Path) -> None:
+    rec = Recommender(Library.scan(mixed), cache=feats.FeatureCache(tmp_path / "cache.json"))
+    report = rec.scan()
+    assert report.analysed == 13 and report.failed == 0
+    states = {s.path.name: s for s in rec.states()}
+    for kind, moods in IMPLIED.items():
+        if kind == "bright":
+            continue  # bright_u.ogg is labelled "surprise" in the manifest
+        s = states[f"{kind}_u.ogg"]
+        assert s.source == "features" and set(s.moods) <= moods, (kind, s.point, s.moods)
+    assert states["loose_bright.wav"].moods == {"happy": 1.0}
+    assert states["weighted.wav"].moods == {"neutral": 1.0}
+    # A listener's label always wins, whatever the sound says.
+    assert states["bright_u.ogg"].moods == {"surprise": 1.0} and states["bright_u.ogg"].source == "manifest"
+    assert states["fierce_a.wav"].moods == {"fear": 1.0}
+    assert states["gloomy_a.ogg"].source == "folder"
+    # Quadrants of the valence/arousal plane.
+    assert states["bright_a.wav"].point[0] > 0.3 and states["bright_a.wav"].point[1] > 0.3
+    assert states["gloomy_a.ogg"].point[0] < -0.3 and states["gloomy_a.ogg"].point[1] < -0.3
+    assert states["calm_u.ogg"].point[1] < states["bright_u.ogg"].point[1]
+    assert states["fierce_u.ogg"].point[0] < 0 < states["fierce_u.ogg"].point[1]
+    # And the songs play for those moods.
+    assert {s.path.name for s in rec.songs_for("sad")} >= {"gloomy_u.ogg", "gloomy_a.ogg", "one.flac"}
+
+
+def test_an_unlabelled_library_sorts_itself_out(tmp_path: Path) -> None:
+    for i, kind in enumerate(KINDS):
+        write_song(tmp_path / f"{kind}.flac", kind, seed=30 + i, root=62)
+    rec = Recommender(Library.scan(tmp_path))
+    rec.scan()
+    for s in rec.states():
+        assert set(s.moods) <= IMPLIED[s.path.stem], (s.path.name, s.point, s.moods)
+
+
+def test_the_mood_model_is_steady_on_a_tiny_or_one_sided_library() -> None:
+    sad = feats.Features(tempo=62, pulse=0.8, loudness=-28, activity=1.1, brightness=450, mode=-0.4, key=0,
+                         mfcc=(0.0,) * 13, seconds=30)
+    assert nearest_mood(MoodModel([sad]).point(sad)) == "sad"  # one song is not stretched to the middle
+    assert nearest_mood(MoodModel([sad] * 5).point(sad)) == "sad"
+    assert nearest_mood((0.0, 0.0)) == "neutral" and nearest_mood((0.8, 0.5)) == "happy"
+
+
+# -- the cache ---------------------------------------------------------------------------------------
+
+
+def test_features_are_cached_by_path_size_and_mtime(tmp_path: Path) -> None:
+    root = tmp_path / "songs"
+    write_song(root / "happy" / "a.wav", "bright", seconds=4.0)
+    write_song(root / "b.wav", "gloomy", seconds=4.0)
+    calls: list[str] = []
+
+    def counting(path: Path) -> feats.Features:
+        calls.append(path.name)
+        return feats.analyse(path)
+
+    cache_file = cache_path(root, tmp_path / "state")
+    assert cache_file == root / ".moodplayer-features.json"  # beside the library
+    first = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
+    first.scan()
+    assert sorted(calls) == ["a.wav", "b.wav"]
+    data = json.loads(cache_file.read_text())
+    assert data["version"] == feats.VERSION and len(data["songs"]) == 2
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]  # written atomically
+    again = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
+    assert again.pending() == [] and again.state(root / "b.wav").mood == first.state(root / "b.wav").mood
+    again.scan()
+    assert len(calls) == 2  # nothing analysed twice
+    write_song(root / "b.wav", "bright", seconds=4.5)  # changed: size and mtime differ
+    third = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
+    assert third.pending() == [root / "b.wav"]
+    third.scan()
+    assert calls[-1] == "b.wav" and len(calls) == 3
+
+
+def test_a_read_only_library_keeps_its_cache_in_the_state_folder(tmp_path: Path) -> None:
+    root = tmp_path / "songs"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        path = cache_path(root, tmp_path / "state")
+        if os.access(root, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert path.parent == tmp_path / "state" and path.name.startswith("features-")
+    finally:
+        root.chmod(0o755)
+
+
+# -- bad files ---------------------------------------------------------------------------------------
+
+
+def test_a_corrupt_file_and_a_non_audio_file_are_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
+    root = tmp_path / "songs"
+    write_song(root / "happy" / "good.wav", "bright", seconds=4.0)
+    write_song(root / "happy" / "fine.ogg", "bright", seconds=4.0, seed=5)
+    (root / "happy" / "corrupt.ogg").write_bytes(b"OggS" + os.urandom(6000))  # looks like OGG, isn't
+    (root / "happy" / "notes.mp3").write_text("a text file, renamed .mp3\n" * 40)
+    good = (root / "happy" / "good.wav").read_bytes()
+    (root / "unsorted").mkdir()
+    (root / "unsorted" / "cut.wav").write_bytes(good[:60])  # a WAV header and nothing after it
+    cache = tmp_path / "cache.json"
+    with caplog.at_level(logging.WARNING):
+        rec = Recommender(Library.scan(root), cache=feats.FeatureCache(cache))
+        rec.scan()
+        picks = [rec.next("happy") for _ in range(10)]
+    assert {p.name for p in picks} == {"good.wav", "fine.ogg"}
+    assert rec.state(root / "happy" / "corrupt.ogg").bad and rec.state(root / "unsorted" / "cut.wav").bad
+    assert rec.state(root / "happy" / "notes.mp3") is None  # never even listed
+    messages = [r.getMessage() for r in caplog.records]
+    for name, why in (("notes.mp3", "not an audio file"), ("corrupt.ogg", "can't be decoded"),
+                      ("cut.wav", "can't be decoded")):
+        assert sum(name in m and why in m for m in messages) == 1, (name, messages)
+    # The next run knows from the cache, says so once, and still skips them.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = Recommender(Library.scan(root), cache=feats.FeatureCache(cache))
+    assert again.pending() == [] and again.state(root / "happy" / "corrupt.ogg").bad
+    assert sum("corrupt.ogg" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_an_analysis_bug_does_not_end_the_scan(tmp_path: Path) -> None:
+    write_song(tmp_path / "happy" / "a.wav", "bright", seconds=1.0)
+    write_song(tmp_path / "happy" / "b.wav", "bright", seconds=1.0)
+
+    def broken(path: Path) -> feats.Features:
+        if path.name == "a.wav":
+            raise ZeroDivisionError("oops")
+        return feats.analyse(path)
+
+    rec = Recommender(Library.scan(tmp_path), analyse=broken)
+    report = rec.scan()
+    assert report.failed == 1 and rec.state(tmp_path / "happy" / "b.wav").features is not None
+    assert rec.next("happy").name == "b.wav"
+
+
+# -- the background scan -----------------------------------------------------------------------------
+
+
+def test_a_scan_of_100_songs_runs_in_the_background_without_stalling_the_loop(tmp_path: Path, caplog) -> None:
+    root = tmp_path / "songs"
+    kinds = list(KINDS)
+    for i in range(100):
+        path = root / ("happy" if i < 10 else "unsorted") / f"s{i:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, render(*KINDS[kinds[i % 4]], seconds=2.0, seed=i), SR)
+    rec = Recommender(Library.scan(root), cache=feats.FeatureCache(tmp_path / "cache.json"))
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO):
+        t0 = time.monotonic()
+        rec.start(stop)
+        started = time.monotonic() - t0
+        gaps, seen, last = [], set(), time.monotonic()
+        while not rec.wait(0):  # the "camera loop": 10 ms frames, and it asks for songs meanwhile
+            time.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+            seen.add(rec.progress[0])
+            assert rec.next("happy") is not None
+            assert time.monotonic() - t0 < 60
+    assert started < 0.05
+    assert rec.progress == (100, 100) and len(seen) > 3  # progress was visible along the way
+    assert max(gaps) < 0.25, f"the loop stalled for {max(gaps):.3f} s"
+    assert any("song features: 100 analysed" in r.getMessage() for r in caplog.records)
+    assert sum(1 for s in rec.states() if s.source == "features") == 90
+    stop.set()
+    rec.stop()
+
+
+def test_the_background_scan_stops_when_asked(tmp_path: Path) -> None:
+    for i in range(30):
+        write_song(tmp_path / "happy" / f"s{i}.wav", "calm", seconds=1.0, seed=i)
+    rec = Recommender(Library.scan(tmp_path), analyse=lambda p: (time.sleep(0.05), feats.analyse(p))[1])
+    stop = threading.Event()
+    rec.start(stop)
+    time.sleep(0.2)
+    stop.set()
+    assert rec.wait(2.0)
+    assert 0 < rec.progress[0] < 30
+
+
+# -- the CLI -----------------------------------------------------------------------------------------
+
+
+def test_cli_scan_shows_each_song_its_mood_and_where_it_came_from(mixed: Path, tmp_path: Path, capsys) -> None:
+    state = tmp_path / "state"
+    assert songs_cli(["scan", str(mixed), "--state-dir", str(state)]) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if row.startswith("unsorted/gloomy_u.ogg"))
+    assert line.split()[1:3] == ["sad", "features"] and float(line.split()[3]) == pytest.approx(62, abs=2)
+    assert next(r for r in out.splitlines() if r.startswith("angry/fierce_a.wav")).split()[1:3] == ["fear", "manifest"]
+    assert songs_cli(["scan", str(mixed), "--state-dir", str(state), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {Path(r["path"]).name: r for r in data["songs"]}
+    assert rows["gloomy_u.ogg"]["source"] == "features" and rows["gloomy_u.ogg"]["mood"] == "sad"
+    assert rows["bright_a.wav"]["source"] == "folder" and rows["bright_a.wav"]["tempo"] == pytest.approx(150, abs=3)
+    assert data["analysed_now"] == 0  # the first scan cached everything
+    assert rows["one.flac"]["energy"] < rows["bright_a.wav"]["energy"]
+
+
+def test_cli_scan_of_a_missing_folder_says_so(tmp_path: Path, capsys) -> None:
+    assert songs_cli(["scan", str(tmp_path / "nope"), "--state-dir", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
