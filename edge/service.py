@@ -71,7 +71,7 @@ class Notifier:
         data = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(data, self.address)
+                sock.sendto(data, socket.MSG_DONTWAIT, self.address)  # never block the camera loop
         except OSError as e:
             if not self._failed:  # once: a broken notify socket must not flood the journal
                 self._failed = True
@@ -150,7 +150,9 @@ class ServiceHooks:
 CONFIG_COMMENTS: dict[str, str] = {
     "source.spec": "auto: the Pi camera (picamera2), else /dev/video0; or picamera2:1, 0, /dev/video2",
     "classify.model": "model bundle folder; empty: the one that ships (models/default)",
-    "music.songs": "one subfolder of songs per mood: happy/, sad/, neutral/ ...",
+    "music.songs": "songs: a subfolder per mood (happy/, sad/ ...), see docs/music.md; readable by the "
+                   "service, so not in /home",
+    "music.state_dir": "likes, skips and the song feature cache (the service can write only here)",
     "music.audio_device": "SDL output name from `python -m edge audio-devices` (HDMI, headphones jack, "
                           "USB DAC); empty: ALSA's default. See docs/raspberry-pi.md",
     "output.headless": "the service passes --headless; the HDMI overlay: see docs/raspberry-pi.md",
@@ -165,11 +167,14 @@ def default_config_text(project: Path) -> str:
     from edge import config as configs
 
     service_values = {"source.spec": "auto", "music.songs": str(project / "songs"), "output.log_every": 60.0}
+    if "state_dir" in configs.fields_of("music"):  # likes/skips and the feature cache: the StateDirectory
+        service_values["music.state_dir"] = STATE_DIR
     cfg = configs.load(None, service_values)
     lines = [
         "# moodplayer's config, read by the service at start: sudo systemctl restart moodplayer after a change.",
         "# Lines starting with # are defaults; remove the # to change one. Every key is also a flag:",
-        "# python -m edge --help. An unknown or ill-typed key stops the service with its name (journalctl -u moodplayer).",
+        "# python -m edge --help. An unknown or ill-typed key stops the service with its name",
+        "# (journalctl -u moodplayer).",
         "",
     ]
     for section in configs.SECTIONS:
@@ -185,8 +190,8 @@ def default_config_text(project: Path) -> str:
 
 
 def sysusers_text(user: str) -> str:
-    lines = [f"# moodplayer's service user, made by systemd-sysusers (python -m edge install runs it).",
-             f"# video: cameras, /dev/media*, /dev/dma_heap; audio: ALSA; render: /dev/dri/renderD*.",
+    lines = ["# moodplayer's service user, made by systemd-sysusers (python -m edge install runs it).",
+             "# video: cameras, /dev/media*, /dev/dma_heap; audio: ALSA; render: /dev/dri/renderD*.",
              f'u {user} - "moodplayer service" {STATE_DIR} -']
     lines += [f"m {user} {group}" for group in GROUPS]
     return "\n".join(lines) + "\n"
@@ -222,11 +227,11 @@ def _install_parser() -> argparse.ArgumentParser:
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
     parser = argparse.ArgumentParser(
         prog="python -m edge install",
-        description="Install moodplayer as a systemd service: the unit, its user (in the video, audio and render "
-                    f"groups), a commented {CONFIG_PATH} (an existing one is kept), then enable and start it.",
+        description="Install moodplayer as a systemd service: the unit, its user (in the video, audio and render\n"
+                    f"groups), a commented {CONFIG_PATH} (an existing one is kept); then enable and start it.",
         epilog="examples:\n  sudo .venv/bin/python -m edge install\n"
-               "  python -m edge install --root /tmp/pi --dry-run   # what it would write and run")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+               "  python -m edge install --root /tmp/pi --dry-run   # what it would write and run",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="/", help="write into this folder instead of / and run no commands "
                                                     "(packaging, tests); default: /")
     parser.add_argument("--user", default=DEFAULT_USER, help=f"service user (default: {DEFAULT_USER})")

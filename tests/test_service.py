@@ -25,7 +25,7 @@ from edge import config as configs
 from edge.cli import main
 from edge.loop import run
 from edge.service import Notifier, ServiceHooks
-from edge.sources import Resilient, Source, SourceConfig, SourceError
+from edge.sources import Resilient, Source, SourceError
 from edge.types import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,6 +223,7 @@ def test_installer_writes_unit_user_and_config_into_a_root(tmp_path, capsys):
     assert {"m moodplayer video", "m moodplayer audio", "m moodplayer render"} <= set(lines)
     cfg = configs.load(config)  # the commented config is valid and says where the songs are
     assert cfg.source.spec == "auto" and cfg.music.songs == str(ROOT / "songs") and cfg.output.headless
+    assert getattr(cfg.music, "state_dir", "/var/lib/moodplayer") == "/var/lib/moodplayer"
     assert "# audio_device" in config.read_text() and "audio-devices" in config.read_text()
     # No root and no systemctl for real: the commands are only shown.
     assert "would run" in out and "systemctl enable moodplayer.service" in out and "systemd-sysusers" in out
@@ -268,6 +269,10 @@ def test_notifier_speaks_to_path_and_abstract_sockets_and_is_silent_elsewhere(tm
     assert other.watchdog_s is None
     # A socket that is gone: send says False, nothing raises.
     assert Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody")}).send("READY=1") is False
+    # A socket nobody reads fills up: messages are dropped, the camera loop never blocks on it.
+    start = time.monotonic()
+    sent = [n.send("WATCHDOG=1") for _ in range(2000)]
+    assert False in sent and time.monotonic() - start < 5
 
 
 def test_watchdog_pings_are_throttled_and_stop_when_frames_stop(monkeypatch, notify_socket):
@@ -329,11 +334,18 @@ def test_loop_resumes_when_the_camera_comes_back(monkeypatch, tmp_path, fast_ret
         hooks.on_source(event, message)
 
     caplog.set_level("INFO", logger="edge.sources.resilient")
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(
+        stats=run(camera_cfg(**{"output.max_frames": 40}), threading.Event(), on_frame, on_source)))
     try:
-        stats = run(camera_cfg(**{"output.max_frames": 40}), threading.Event(), on_frame, on_source)
-        messages = ns.drain()
+        thread.start()
+        while thread.is_alive():  # read as systemd would: a full socket drops messages
+            ns.recv(0.05)
+        messages = ns.messages + ns.drain()
     finally:
+        thread.join(10)
         ns.close()
+    stats = result["stats"]
     assert stats.frames == 40 and world.opens == 2 and world.refused == 3
     assert [f.index for f in seen] == list(range(40))
     ts = [f.t for f in seen]
