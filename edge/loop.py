@@ -6,12 +6,15 @@ on audio: the player runs on its own thread and ``request`` never blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from edge import bundle as bundles
 from edge.classify import Classifier
@@ -23,7 +26,7 @@ from edge.music.idle import IdleWatch
 from edge.music.player import Player
 from edge.music.recommend import Recommender
 from edge.overlay import Recorder, Window, draw
-from edge.sources import open_source
+from edge.sources import as_bgr8, open_source
 from edge.types import UNCERTAIN, Frame
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class Pipeline:
         self.stats = RunStats()
         self.timer = _Timer()
         self.t = 0.0  # the latest frame time, for events the player thread writes
+        self._odd_frames = False  # warned about frames that are not HxWx3 uint8
 
     def _on_song(self, mood: str, path: Path) -> None:  # on the player's thread
         self.stats.songs += 1
@@ -109,6 +113,13 @@ class Pipeline:
 
     def step(self, frame: Frame, stop: threading.Event) -> None:
         timer = self.timer
+        image = frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
+            # A source that breaks the Frame contract (gray, BGRA, 16-bit, empty): convert it, or SourceError.
+            if not self._odd_frames:
+                log.warning("frames are %s %s, not HxWx3 uint8 BGR: converting each one", image.shape, image.dtype)
+                self._odd_frames = True
+            frame = dataclasses.replace(frame, image=as_bgr8(image))
         timer.lap("read")
         faces = self.finder.find(frame)
         timer.lap("detect")

@@ -1,6 +1,9 @@
 """Music that fits the room's mood.
 
-``library`` (songs by mood, and the ``Picker`` that chooses the next one), ``player`` (pygame on its
-own thread), ``idle`` (when nobody has been seen for a while). Import the submodules directly:
-``player`` pulls in pygame, the others don't.
+``library`` (the songs: mood folders, unlabelled folders, a ``songs.toml`` manifest; and ``Picker``, a
+plain shuffle), ``features`` (tempo, loudness, brightness, mode, timbre from an excerpt of each song;
+cached), ``recommend`` (``Recommender``: the next song for a mood from labels, features and feedback),
+``feedback`` (likes and skips in the state folder), ``player`` (pygame on its own thread), ``idle``
+(when nobody has been seen for a while), ``cli`` (``python -m edge songs``). Import the submodules
+directly: ``player`` pulls in pygame, the others don't. See docs/music.md.
 """

@@ -109,8 +109,10 @@ class Features:
 def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[np.ndarray, float]:
     """An excerpt of ``path`` as mono float32 at about ``sr`` Hz (an integer fraction of the file's
     rate), and that rate. Raises ``DecodeError`` for a file libsndfile can't read."""
-    import soundfile as sf
-
+    try:
+        import soundfile as sf
+    except ImportError:  # songs then play by their labels only
+        raise DecodeError("the soundfile package is not installed (pip install soundfile)", unsupported=True) from None
     try:
         with sf.SoundFile(str(path)) as f:
             rate, total = f.samplerate, f.frames
@@ -118,7 +120,7 @@ def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[
             if f.seekable() and total > want:
                 f.seek(int((total - want) * START_AT))
             data = f.read(want, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as e:  # RuntimeError: older soundfile
+    except (getattr(sf, "LibsndfileError", RuntimeError), RuntimeError, ValueError, TypeError, OSError) as e:
         text = str(e)
         unsupported = "unknown format" in text.lower() or "not supported" in text.lower()
         if Path(path).suffix.lower() == ".mp3" and "MP3" not in sf.available_formats():

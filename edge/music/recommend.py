@@ -244,6 +244,7 @@ class Recommender:
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._states = {s.path: SongState(s) for s in library.entries()}
+        self._keys: dict[Path, str] = {}
         self._model = MoodModel([])
         self._played: dict[str, set[Path]] = {}
         self._last: Path | None = None
@@ -282,16 +283,19 @@ class Recommender:
 
     def start(self, shutdown: threading.Event | None = None) -> None:
         """Analyse the songs without features on a background thread (low priority); returns at once."""
-        if self._thread is not None or not self.features_enabled:
+        if not self.features_enabled:
             self._done.set()
+            return
+        if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._scan_thread, args=(shutdown,), name="music-features",
                                         daemon=True)
         self._thread.start()
 
     def _scan_thread(self, shutdown: threading.Event | None) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux)
+        try:  # 10 nicer than the rest of the process; on Linux this touches this thread only
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10))
         except (AttributeError, OSError):
             pass
         try:
@@ -322,8 +326,7 @@ class Recommender:
         cached = len(self._states) - total
         self.progress = (0, total)
         if total:
-            log.info("analysing %d song%s in the background (%d cached)", total, "" if total == 1 else "s",
-                     cached)
+            log.info("analysing %d song%s (%d cached)", total, "" if total == 1 else "s", cached)
         last_log = last_fit = t0
         done = 0
         for done, path in enumerate(todo, 1):
@@ -466,26 +469,36 @@ class Recommender:
         for s in self._states.values():
             if s.vector is None:
                 continue
-            verdict = fb.verdict(counts.get(fb.song_key(s.path), {}), mood)
+            verdict = fb.verdict(counts.get(self._key(s.path), {}), mood)
             if verdict == "skipped":
-                negatives.append(s)
-            elif verdict == "liked" or (mood in s.song.moods):
+                negatives.append(s.vector)
+            elif verdict == "liked" or mood in s.song.moods:
                 positives.append(s)
-        pos_sum = sum((s.vector for s in positives), np.zeros_like(self._model.mean))
-        neg_mean = np.mean([s.vector for s in negatives], axis=0) if negatives else None
+        pos_paths = {s.path for s in positives}
+        pos_sum = np.sum([s.vector for s in positives], axis=0) if positives else None
+        neg_mean = np.mean(negatives, axis=0) if negatives else None
         out = {}
         for c in pool:
             if c.vector is None:
                 out[c.path] = 0.0
                 continue
-            n, total = len(positives), pos_sum
-            if any(p.path == c.path for p in positives):
-                n, total = n - 1, pos_sum - c.vector  # leave the song itself out
-            sim = _cosine(c.vector, total / n) if n > 0 else 0.0
-            if neg_mean is not None and not (len(negatives) == 1 and negatives[0].path == c.path):
+            sim = 0.0
+            if pos_sum is not None:
+                n, total = len(positives), pos_sum
+                if c.path in pos_paths:
+                    n, total = n - 1, pos_sum - c.vector  # leave the song itself out
+                sim = _cosine(c.vector, total / n) if n > 0 else 0.0
+            if neg_mean is not None:
                 sim -= 0.5 * _cosine(c.vector, neg_mean)
             out[c.path] = sim
         return out
+
+    def _key(self, path: Path) -> str:
+        """The feedback store's key for a song (cached: ``Path.absolute`` is slow in bulk)."""
+        key = self._keys.get(path)
+        if key is None:
+            key = self._keys[path] = fb.song_key(path)
+        return key
 
     def _rank(self, mood: str, point: Point | None, step: int) -> list[Ranked]:
         pool, found_as = self._pool(mood)
@@ -498,7 +511,7 @@ class Recommender:
         for s in pool:
             p = self._song_point(s, found_as)
             distance = math.hypot(p[0] - target[0], p[1] - target[1])
-            liked = fb.squash(fb.raw_score(counts.get(fb.song_key(s.path), {}), mood))
+            liked = fb.squash(fb.raw_score(counts.get(self._key(s.path), {}), mood))
             weight = s.song.weight * max(s.moods.get(found_as, 1.0), 1e-6)
             score = (-W_DISTANCE * distance + W_SIMILARITY * sims[s.path] + W_FEEDBACK * liked
                      + W_WEIGHT * math.log(weight))
