@@ -78,13 +78,16 @@ class Player:
     """Plays songs that fit the requested mood, on its own thread.
 
     ``request(mood, point)``, ``idle()``, ``like()`` and ``skip()`` only enqueue a command and return at once.
-    Without an audio device the player runs silent and retries opening it every ``retry_s`` seconds.
+    Without an audio device the player runs silent and retries opening it, first after ``retry_s``
+    seconds, then backing off (doubling, at most ``MAX_RETRY_S``) so a missing device does not fill
+    the journal with ALSA's complaints.
     """
 
     POLL_S = 0.05  # how often the thread checks for commands and for the end of a song
     SKIP_FADE_MS = 300
     STOP_FADE_MS = 250
     MIN_PLAY_S = 0.2  # a song that "ends" sooner than this is treated as unplayable
+    MAX_RETRY_S = 60.0  # longest wait between tries to open a missing audio device
 
     def __init__(
         self,
@@ -123,6 +126,7 @@ class Player:
         self._given_up: str | None = None  # mood with nothing playable; retried when the mood changes
         self._mixer_ok = False
         self._next_open = 0.0
+        self._retry_wait = retry_s
         self._warned: set[str] = set()
 
     # -- the public, non-blocking side -------------------------------------------------------------
@@ -309,11 +313,13 @@ class Player:
         try:
             pygame.mixer.init(frequency=44100, size=-16, channels=2, buffer=2048, devicename=device)
         except pygame.error as e:
-            self._next_open = now + self.retry_s
-            self._once("no-audio", "no audio output (%s): running silent and retrying every %.0f s; "
-                       "check the speaker/HDMI connection or set music.audio_device", e, self.retry_s)
+            self._next_open = now + self._retry_wait
+            self._once("no-audio", "no audio output (%s): running silent and retrying (after %.1f s, then less "
+                       "often); check the speaker/HDMI connection or set music.audio_device", e, self._retry_wait)
+            self._retry_wait = min(self.MAX_RETRY_S, self._retry_wait * 2)
             return
         self._mixer_ok = True
+        self._retry_wait = self.retry_s
         with self._lock:
             self._silent = False
         freq, size, channels = pygame.mixer.get_init()
