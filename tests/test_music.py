@@ -332,9 +332,9 @@ def test_player_without_audio_device_runs_silent_and_retries(tmp_path: Path, son
     record = run_player(tmp_path, songs, [
         [0.0, "request", "happy"],
         [0.6, "probe", "silent"],
-        [0.65, "env", "dummy"],  # the device "appears"; the next retry opens it
-        [1.2, "probe", "open"],
-        [1.3, "stop", ""],
+        [0.65, "env", "dummy"],  # the device "appears"; the next retry (at 1.4 s: 0.2, 0.4, 0.8 apart) opens it
+        [1.9, "probe", "open"],
+        [2.0, "stop", ""],
     ], driver="nonexistent", retry_s=0.2)
     silent, opened = step(record, "probe", "silent"), step(record, "probe", "open")
     assert silent["silent"] and silent["current"] is None and silent["alive"]
