@@ -153,7 +153,7 @@ def load(directory: Path | str) -> Bundle:
                               f"(make one with `python -m converter convert`)")
     try:
         data = json.loads(meta.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         raise BundleError(f"{meta} is not valid JSON: {e}") from None
     check_tflite_file(model)
     return parse(data, path=path)
@@ -171,9 +171,9 @@ def check_tflite_file(model: Path) -> None:
 
 def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
     """Validate ``model.json`` contents; every error names the key at fault."""
-    if not isinstance(data, Mapping):
-        raise BundleError(f"{META_FILE}: expected a JSON object, got {type(data).__name__}")
     where = f"{Path(path) / META_FILE}"
+    if not isinstance(data, Mapping):
+        raise BundleError(f"{where}: expected a JSON object, got {type(data).__name__}")
 
     def need(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], prefix: str = "") -> Any:
         name = prefix + key
@@ -242,6 +242,10 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
             raise BundleError(f"{where}: 'quantization.{side}_scale' must be a positive number for {dtype}, got {scale!r}")
         if not isinstance(zero, int) or isinstance(zero, bool):
             raise BundleError(f"{where}: 'quantization.{side}_zero_point' must be an integer, got {zero!r}")
+        low, high = _ZERO_POINTS.get(dtype, (zero, zero))
+        if not low <= zero <= high:
+            raise BundleError(f"{where}: 'quantization.{side}_zero_point' must be within [{low}, {high}] for {dtype}, "
+                              f"got {zero}")
         qkw.update({f"{side}_dtype": dtype, f"{side}_scale": float(scale), f"{side}_zero_point": zero})
 
     source = data.get("source", {})
@@ -265,8 +269,17 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
     )
 
 
+#: The zero points an integer tensor can hold (a float32 tensor's is unused).
+_ZERO_POINTS = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
+        return False
 
 
 def _as_tuple(typ: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -73,6 +74,13 @@ class Classifier:
             if actual != declared:
                 raise BundleError(f"{where}: 'quantization.{side}_dtype' is {declared} but the model's "
                                   f"{side} is {actual}")
+            if actual in ("int8", "uint8"):  # scale and zero point must be the model's own, or every face reads wrong
+                scale, zero = detail.get("quantization", (0.0, 0))
+                declared_scale, declared_zero = getattr(q, f"{side}_scale"), getattr(q, f"{side}_zero_point")
+                if not math.isclose(declared_scale, float(scale), rel_tol=1e-6) or declared_zero != int(zero):
+                    raise BundleError(f"{where}: 'quantization.{side}_scale' / '{side}_zero_point' say "
+                                      f"{declared_scale:g} / {declared_zero} but the model's {side} is quantized with "
+                                      f"{float(scale):g} / {int(zero)}: the metadata does not belong to this model")
 
     # -- the parts, each usable alone -------------------------------------------------------------
 

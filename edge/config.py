@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class OutputConfig:
     events_frames: bool = False  # also one event per frame: faces, probabilities, stage timings
     log_every: float = 10.0  # seconds of frame time between progress log lines (0: never)
     max_frames: int = 0  # stop after this many frames (0: no limit)
+
+    def __post_init__(self) -> None:
+        if self.max_frames < 0:
+            raise ValueError(f"'max_frames' must be 0 (no limit) or more, got {self.max_frames}")
+        if not self.log_every >= 0:
+            raise ValueError(f"'log_every' must be 0 (never) or more seconds, got {self.log_every}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = N
             raise ConfigError(f"config file {p} does not exist (see `python -m edge --print-config` for a template)")
         try:
             raw = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: absurd nesting
             raise ConfigError(f"{p} is not valid TOML: {e}") from None
         for section, values in raw.items():
             _check_section(section, where)
@@ -151,6 +158,6 @@ def to_toml(cfg: Config) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a TOML basic string: JSON's escapes are TOML's, and TOML also wants DEL escaped
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     return repr(value)

@@ -1,0 +1,289 @@
+"""The bundle metadata loader (``edge.bundle``), property-based: whatever ``model.json`` holds, ``parse``
+answers with a ``Bundle`` or a ``BundleError`` that names the key at fault, never another exception; what
+``to_json`` writes, ``parse`` reads back unchanged; ``load`` survives any file contents.
+
+End-to-end bad bundles through ``python -m edge`` are in tests/test_reliability.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from edge import bundle as bundles
+from edge.bundle import (COLORS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
+                         parse)
+from edge.classify import DEFAULT_MODEL
+
+VALID: dict[str, Any] = {
+    "format": "moodplayer-bundle", "format_version": 1, "name": "test",
+    "labels": ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
+    "input": {"height": 48, "width": 48, "channels": 1, "color": "gray"},
+    "preprocessing": {"mode": "0_1", "mean": [0.0], "std": [255.0], "crop_margin": 0.0},
+    "quantization": {"mode": "int8", "input_dtype": "int8", "input_scale": 0.0039, "input_zero_point": -128,
+                     "output_dtype": "int8", "output_scale": 0.0039, "output_zero_point": -128},
+    "source": {"file": "model.keras", "sha256": "0" * 64},
+    "converter_version": "0.1.0",
+    "verification": {"n": 500, "top1_agreement": 0.99},
+}
+
+#: Every key the loader knows, as its messages name them.
+KNOWN_KEYS = {"format", "format_version", "name", "labels", "input", "preprocessing", "quantization", "source",
+              "converter_version", "verification",
+              *(f"input.{k}" for k in ("height", "width", "channels", "color")),
+              *(f"preprocessing.{k}" for k in ("mode", "mean", "std", "crop_margin")),
+              "quantization.mode",
+              *(f"quantization.{side}_{k}" for side in ("input", "output") for k in ("dtype", "scale", "zero_point"))}
+PATHS = [(k,) for k in VALID] + [(k, sub) for k in ("input", "preprocessing", "quantization") for sub in VALID[k]]
+
+# JSON as Python's json module reads it: NaN and Infinity included, integers of any size.
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
+                    st.floats(), st.text(max_size=8))
+json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                            st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+                           max_leaves=10)
+#: Values at the edges of what each field accepts, drawn often when a field is replaced.
+edgy = st.sampled_from([10 ** 400, -10 ** 400, float("nan"), float("inf"), -float("inf"), -1, 0, 1, 7, 3, 8, 1024, 1025,
+                        -128, 127, 128, 255, 256, 0.0, 1.0, 1.5, -0.5, 1e-300, True, False, "", "gray", "rgb", "int8",
+                        "uint8", "float32", "0_1", "-1_1", "mean_std", [], [0.0], [0.0, 0.0, 0.0], [255.0] * 3, {}])
+
+
+def named_keys(message: str) -> set[str]:
+    return {k for k in re.findall(r"'([\w.]+)'", message) if k in KNOWN_KEYS}
+
+
+def check(data: Any) -> Bundle | None:
+    """parse(data): a Bundle, or a BundleError naming a known key (or saying the top level is not an object)."""
+    try:
+        return parse(data, path="b")
+    except BundleError as e:
+        message = str(e)
+        assert message.startswith("b/model.json: "), message
+        assert named_keys(message) or "expected a JSON object" in message, message
+        return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=json_values)
+def test_any_json_value_parses_or_raises_bundle_error(data):
+    check(data)
+
+
+@st.composite
+def mutated(draw) -> dict[str, Any]:
+    """VALID with 1-3 keys deleted, replaced by any JSON value, or added."""
+    data = copy.deepcopy(VALID)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(PATHS))
+        parent = data
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        action = draw(st.sampled_from(["delete", "replace", "replace", "add"]))
+        if action == "delete":
+            parent.pop(path[-1], None)
+        elif action == "replace":
+            parent[path[-1]] = draw(st.one_of(edgy, json_values))
+        else:
+            parent[draw(st.text(min_size=1, max_size=6))] = draw(json_values)
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=mutated())
+def test_mutated_metadata_parses_or_names_the_key(data):
+    check(data)
+
+
+NUMBER_PATHS = [("format_version",), ("input", "height"), ("input", "width"), ("input", "channels"),
+                ("preprocessing", "mean", 0), ("preprocessing", "std", 0), ("preprocessing", "crop_margin"),
+                *(("quantization", f"{side}_{k}") for side in ("input", "output") for k in ("scale", "zero_point"))]
+numberish = st.one_of(st.integers(), st.integers(10**300, 10**400), st.integers(-10**400, -10**300), st.floats(),
+                      st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from(NUMBER_PATHS), value=numberish, mean_std=st.booleans())
+def test_any_number_in_a_numeric_field_parses_or_names_the_key(path, value, mean_std):
+    """Every numeric field against any JSON number: huge integers (JSON has no limit), NaN, infinities,
+    booleans, negatives. A 400-digit integer used to escape as OverflowError."""
+    data = copy.deepcopy(VALID)
+    if mean_std:
+        data["preprocessing"]["mode"] = "mean_std"  # so that any mean / std is allowed, not only 0_1's
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    check(data)
+
+
+@st.composite
+def valid_bundles(draw) -> Bundle:
+    channels = draw(st.sampled_from([1, 3]))
+    color = "gray" if channels == 1 else draw(st.sampled_from([c for c in COLORS if c != "gray"]))
+    numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
+    margin = draw(st.floats(0.0, 1.0))
+    mode = draw(st.sampled_from([*SCALES, "mean_std"]))
+    if mode in SCALES:
+        pre = Preprocessing.named(mode, channels, margin)
+    else:
+        mean = tuple(draw(numbers) for _ in range(channels))
+        std = tuple(draw(st.floats(min_value=1e-6, max_value=1e6)) for _ in range(channels))
+        pre = Preprocessing(mode, mean, std, margin)
+    qmode = draw(st.sampled_from(QUANT_MODES))
+    q: dict[str, Any] = {"mode": qmode}
+    for side in ("input", "output"):
+        dtype = draw(st.sampled_from(["float32", "int8", "uint8"]))
+        low, high = {"float32": (-5, 5), "int8": (-128, 127), "uint8": (0, 255)}[dtype]
+        scale = draw(st.floats(min_value=1e-9, max_value=1e3) if dtype != "float32" else st.sampled_from([0.0, 1.0]))
+        q.update({f"{side}_dtype": dtype, f"{side}_scale": scale, f"{side}_zero_point": draw(st.integers(low, high))})
+    plain = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), numbers, st.text(max_size=8)),
+                         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                     max_size=3), max_leaves=6)
+    known = {k for k in VALID}
+    return Bundle(
+        path=Path("b"),
+        name=draw(st.text(max_size=12)),
+        labels=tuple(draw(st.lists(st.text(min_size=1, max_size=10), min_size=1, max_size=10, unique=True))),
+        input=InputSpec(draw(st.integers(8, 1024)), draw(st.integers(8, 1024)), channels, color),
+        preprocessing=pre,
+        quantization=Quantization(**q),
+        source=draw(st.dictionaries(st.text(max_size=6), plain, max_size=3)),
+        converter_version=draw(st.text(max_size=8)),
+        verification=draw(st.dictionaries(st.text(max_size=6), plain, max_size=3)),
+        extra=draw(st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: k not in known), plain,
+                                   max_size=3)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(b=valid_bundles())
+def test_to_json_then_parse_is_the_same_bundle(b):
+    text = json.dumps(b.to_json())  # through real JSON text, as model.json is
+    assert parse(json.loads(text), path=b.path) == b
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(b=valid_bundles())
+def test_write_metadata_then_load_round_trips(b):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / bundles.MODEL_FILE).write_bytes(b"\0\0\0\0TFL3" + b"\0" * 24)  # passes the header check only
+        bundles.write_metadata(b, folder)
+        assert bundles.load(folder) == Bundle(**{**b.__dict__, "path": folder})
+
+
+@settings(max_examples=100, deadline=None)
+@given(contents=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_load_survives_any_model_json_bytes(contents):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / bundles.MODEL_FILE).write_bytes(b"\0\0\0\0TFL3" + b"\0" * 24)
+        (folder / bundles.META_FILE).write_bytes(contents)
+        try:
+            bundles.load(folder)
+        except BundleError as e:
+            assert str(folder) in str(e)
+
+
+def test_write_metadata_refuses_what_load_would_refuse(tmp_path):
+    good = parse(VALID, path=tmp_path)
+    bad = Bundle(**{**good.__dict__, "labels": ("happy", "happy")})
+    with pytest.raises(BundleError, match="duplicates"):
+        bundles.write_metadata(bad, tmp_path)
+    assert not (tmp_path / bundles.META_FILE).exists()
+
+
+def test_numbers_json_can_hold_but_a_float_cannot_are_refused():
+    """JSON allows a 400-digit integer; it used to escape as OverflowError instead of naming the key."""
+    for key in ("input_scale", "output_scale"):
+        data = copy.deepcopy(VALID)
+        data["quantization"][key] = 10 ** 400
+        with pytest.raises(BundleError, match=f"quantization.{key}"):
+            parse(data)
+    data = copy.deepcopy(VALID)
+    data["preprocessing"].update(mode="mean_std", mean=[10 ** 400])
+    with pytest.raises(BundleError, match="preprocessing.mean"):
+        parse(data)
+
+
+@pytest.mark.parametrize("dtype, zero, ok", [("int8", -128, True), ("int8", 127, True), ("int8", 128, False),
+                                             ("uint8", 0, True), ("uint8", 255, True), ("uint8", -1, False)])
+def test_zero_points_must_fit_their_type(dtype, zero, ok):
+    data = copy.deepcopy(VALID)
+    data["quantization"].update(input_dtype=dtype, input_zero_point=zero)
+    if ok:
+        assert parse(data).quantization.input_zero_point == zero
+    else:
+        with pytest.raises(BundleError, match="input_zero_point"):
+            parse(data)
+
+
+def test_shipped_bundle_round_trips():
+    b = bundles.load(DEFAULT_MODEL)
+    assert parse(json.loads(json.dumps(b.to_json())), path=b.path) == b
+
+
+# -- corrupt model files: never a crash of the interpreter ------------------------------------------------
+
+FUZZ = r"""
+import random, sys, tempfile, shutil
+from pathlib import Path
+import numpy as np
+from edge import bundle as bundles
+from edge.bundle import BundleError
+from edge.classify import Classifier, DEFAULT_MODEL
+from edge.interpreter import InterpreterError
+seed, n = int(sys.argv[1]), int(sys.argv[2])
+data = (DEFAULT_MODEL / "model.tflite").read_bytes()
+rng = random.Random(seed)
+folder = Path(tempfile.mkdtemp())
+shutil.copy(DEFAULT_MODEL / "model.json", folder / "model.json")
+counts = {"refused": 0, "ran": 0}
+for i in range(n):
+    b = bytearray(data)
+    region = rng.choice(["head", "tail", "any"])
+    for _ in range(rng.choice([1, 1, 2, 4, 16])):
+        pos = {"head": lambda: rng.randrange(8, 4096), "tail": lambda: rng.randrange(len(b) - 20000, len(b)),
+               "any": lambda: rng.randrange(8, len(b))}[region]()
+        b[pos] = rng.randrange(256)
+    (folder / "model.tflite").write_bytes(bytes(b))
+    print("case", i, flush=True)
+    try:
+        clf = Classifier(bundles.load(folder), threads=1)
+        probs = clf.predict(np.zeros((2, 48, 48, 1), np.uint8))
+        assert probs.shape == (2, 7)
+        counts["ran"] += 1
+    except (BundleError, InterpreterError):
+        counts["refused"] += 1
+print("done", counts, flush=True)
+"""
+
+
+def _fuzz(seed: int, n: int, timeout: float) -> None:
+    """``n`` copies of the shipped model with random bytes changed: each is refused (BundleError,
+    InterpreterError) or runs; the interpreter never crashes the process or hangs."""
+    out = subprocess.run([sys.executable, "-c", FUZZ, str(seed), str(n)], capture_output=True, text=True,
+                         timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
+    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    assert out.returncode == 0 and last.startswith("done"), \
+        f"crashed ({out.returncode}) at {last}:\n{out.stderr[-2000:]}"
+
+
+def test_corrupt_tflite_bytes_never_crash_the_interpreter():
+    _fuzz(seed=11, n=200, timeout=300)
+
+
+@pytest.mark.slow
+def test_corrupt_tflite_bytes_never_crash_the_interpreter_long():
+    _fuzz(seed=12, n=5000, timeout=1800)
