@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -125,13 +126,15 @@ def _coerce(section: str, key: str, value: Any, where: str, from_text: bool) -> 
                 if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
                     raise ValueError
                 return low in ("true", "yes", "1", "on")
-            return typ(value)
+            value = typ(value)
         except ValueError:
             raise ConfigError(f"{where}: '{name}' must be {_article(typ)}, got {value!r}") from None
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
         raise ConfigError(f"{where}: '{name}' must be {_article(typ)}, got {value!r}")
+    if typ is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: '{name}' must be a finite number, got {value!r}")
     return value
 
 

@@ -87,3 +87,10 @@ def test_any_key_value_loads_or_raises_config_error(section, key, value):
     else:
         assert key in configs.fields_of(section)
         assert getattr(cfg, section) == configs.SECTIONS[section](**{key: getattr(getattr(cfg, section), key)})
+
+
+@pytest.mark.parametrize("key, value", [("source.fps", "inf"), ("mood.half_life", "nan"), ("mood.hold", float("inf"))])
+def test_non_finite_numbers_are_refused(key, value):
+    """An infinite fps would pin every image's time at 0 and the mood hold would never elapse."""
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*finite"):
+        configs.load(None, {key: value})

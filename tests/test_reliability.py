@@ -220,7 +220,7 @@ def test_bundle_metadata_that_contradicts_the_model_through_the_api(tmp_path):
 def test_config_values_out_of_range_through_flags(video):
     error_line(edge("--source", video, "--output-max-frames", "-1"), "[output]", "max_frames")
     error_line(edge("--source", video, "--output-log-every", "-5"), "[output]", "log_every")
-    error_line(edge("--source", video, "--source-fps", "nan"), "[source]", "fps")
+    error_line(edge("--source", video, "--source-fps", "nan"), "source.fps", "finite")
     error_line(edge("--source", video, "--detect-scale-factor", "1.0"), "[detect]", "scale_factor")
     error_line(edge("--source", video, "--music-volume", "2"), "[music]", "volume")
 
