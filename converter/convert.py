@@ -128,6 +128,7 @@ def convert(req: ConvertRequest, progress: bool = True) -> ConvertResult:
             path=tmp, name=req.name or out.name, labels=labels, input=spec, preprocessing=pre,
             quantization=read_quantization(tmp / bundles.MODEL_FILE, req.mode),
             source=src.source, converter_version=__version__,
+            model_sha256=bundles.file_sha256(tmp / bundles.MODEL_FILE),
             extra={"calibration": {"n": int(len(cal_x)), "data": str(req.calibration or req.verify),
                                    "split": req.calibration_split}
                    if len(cal_x) else {"n": 0}})

@@ -15,6 +15,7 @@
                        "input_zero_point": -128, "output_dtype": "int8", "output_scale": 0.0039,
                        "output_zero_point": -128},
       "source": {"file": "model.keras", "sha256": "..."},
+      "model_sha256": "...",   # of model.tflite: a changed or damaged file is refused at load
       "converter_version": "0.1.0",
       "verification": {"n": 500, "top1_agreement": 0.99, ...}
     }
@@ -26,6 +27,7 @@ float input ``x = (p - mean[c]) / std[c]``; ``mode`` names the common cases (``0
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -103,6 +105,7 @@ class Bundle:
     source: dict[str, Any] = field(default_factory=dict)
     converter_version: str = ""
     verification: dict[str, Any] = field(default_factory=dict)
+    model_sha256: str = ""  # of model.tflite; empty: not checked
     extra: dict[str, Any] = field(default_factory=dict)  # other top-level keys, kept as they are
 
     @property
@@ -123,6 +126,8 @@ class Bundle:
             "converter_version": self.converter_version,
             "verification": dict(self.verification),
         }
+        if self.model_sha256:
+            data["model_sha256"] = self.model_sha256
         data.update(self.extra)
         return data
 
@@ -156,7 +161,20 @@ def load(directory: Path | str) -> Bundle:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         raise BundleError(f"{meta} is not valid JSON: {e}") from None
     check_tflite_file(model)
-    return parse(data, path=path)
+    bundle = parse(data, path=path)
+    if bundle.model_sha256 and file_sha256(model) != bundle.model_sha256:
+        raise BundleError(f"{model} does not match the 'model_sha256' in {meta}: the file was changed or damaged "
+                          f"since conversion; copy the bundle again or convert the model again")
+    return bundle
+
+
+def file_sha256(path: Path | str) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_tflite_file(model: Path) -> None:
@@ -253,8 +271,12 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
     for key, value in (("source", source), ("verification", verification)):
         if not isinstance(value, dict):
             raise BundleError(f"{where}: '{key}' must be an object, got {value!r}")
+    model_sha = data.get("model_sha256", "")
+    if not isinstance(model_sha, str) or (model_sha and (len(model_sha) != 64 or
+                                                         any(c not in "0123456789abcdef" for c in model_sha))):
+        raise BundleError(f"{where}: 'model_sha256' must be 64 lowercase hex digits, got {model_sha!r}")
     known = {"format", "format_version", "name", "labels", "input", "preprocessing", "quantization",
-             "source", "converter_version", "verification"}
+             "source", "converter_version", "verification", "model_sha256"}
     return Bundle(
         path=Path(path),
         name=str(data.get("name", Path(path).name)),
@@ -265,6 +287,7 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
         source=source,
         converter_version=str(data.get("converter_version", "")),
         verification=verification,
+        model_sha256=model_sha,
         extra={k: v for k, v in data.items() if k not in known},
     )
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +250,10 @@ seed, n = int(sys.argv[1]), int(sys.argv[2])
 data = (DEFAULT_MODEL / "model.tflite").read_bytes()
 rng = random.Random(seed)
 folder = Path(tempfile.mkdtemp())
-shutil.copy(DEFAULT_MODEL / "model.json", folder / "model.json")
+import json
+meta = json.loads((DEFAULT_MODEL / "model.json").read_text())
+meta.pop("model_sha256", None)  # the checksum would refuse every case: this is about the interpreter
+(folder / "model.json").write_text(json.dumps(meta))
 counts = {"refused": 0, "ran": 0}
 for i in range(n):
     b = bytearray(data)
@@ -278,6 +283,20 @@ def _fuzz(seed: int, n: int, timeout: float) -> None:
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     assert out.returncode == 0 and last.startswith("done"), \
         f"crashed ({out.returncode}) at {last}:\n{out.stderr[-2000:]}"
+
+
+def test_a_changed_model_file_is_refused_by_its_checksum(tmp_path):
+    folder = tmp_path / "b"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    b = bundles.load(folder)
+    if not b.model_sha256:  # bundles from before the checksum: give this one its own
+        bundles.write_metadata(replace(b, model_sha256=bundles.file_sha256(b.model_path)), folder)
+    assert bundles.load(folder).model_sha256 == bundles.file_sha256(folder / "model.tflite")
+    data = bytearray((folder / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one weight
+    (folder / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="model_sha256"):
+        bundles.load(folder)
 
 
 def test_corrupt_tflite_bytes_never_crash_the_interpreter():
