@@ -110,15 +110,20 @@ def _edit_meta(folder: Path, edit: Callable[[dict], None]) -> Path:
     return folder
 
 
-def _truncated(tmp: Path) -> Path:
-    b = _bundle_copy(tmp)
+def _unchecked(b: Path) -> Path:
+    """Drop the bundle's checksum of model.tflite, so a damaged file reaches the interpreter."""
+    return _edit_meta(b, lambda m: m.pop("model_sha256", None))
+
+
+def _truncated(tmp: Path, checked: bool = True) -> Path:
+    b = _bundle_copy(tmp) if checked else _unchecked(_bundle_copy(tmp))
     data = (b / "model.tflite").read_bytes()
     (b / "model.tflite").write_bytes(data[:len(data) // 2])
     return b
 
 
-def _bytes_flipped(tmp: Path) -> Path:
-    b = _bundle_copy(tmp)
+def _bytes_flipped(tmp: Path, checked: bool = True) -> Path:
+    b = _bundle_copy(tmp) if checked else _unchecked(_bundle_copy(tmp))
     data = bytearray((b / "model.tflite").read_bytes())
     rng = random.Random(0)
     for _ in range(2000):
@@ -163,8 +168,11 @@ def _rgb(meta: dict) -> None:
 
 
 BAD_BUNDLES = {
-    "truncated tflite": (_truncated, ["model.tflite", "cannot load"]),
-    "tflite with 2000 bytes flipped": (_bytes_flipped, ["model.tflite", "cannot load"]),
+    "truncated tflite": (_truncated, ["model.tflite", "model_sha256"]),
+    "tflite with 2000 bytes flipped": (_bytes_flipped, ["model.tflite", "model_sha256"]),
+    "truncated tflite, no checksum": (lambda t: _truncated(t, checked=False), ["model.tflite", "cannot load"]),
+    "tflite with 2000 bytes flipped, no checksum": (lambda t: _bytes_flipped(t, checked=False),
+                                                    ["model.tflite", "cannot load"]),
     "empty tflite": (_empty_tflite, ["not a TFLite model", "0 bytes"]),
     "text file as tflite": (_text_tflite, ["not a TFLite model"]),
     "no model.json": (_no_meta, ["has no model.json"]),
