@@ -25,6 +25,7 @@ import numpy as np
 
 from converter.errors import ModelError, first_line
 from converter.progress import bar
+from edge.bundle import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +65,11 @@ class SourceModel:
         return np.concatenate(out)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def sha256_tree(folder: Path) -> str:
     """One digest for a folder: sha256 over each file's relative path and content digest, sorted."""
     h = hashlib.sha256()
     for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(folder).as_posix()}\0{sha256_file(f)}\n".encode())
+        h.update(f"{f.relative_to(folder).as_posix()}\0{file_sha256(f)}\n".encode())
     return h.hexdigest()
 
 
@@ -231,10 +224,10 @@ def _from_keras(model: Any, kind: str, files: Iterable[Path]) -> SourceModel:
     def fn(x):
         return model(x, training=False)
 
-    digest = sha256_tree(files[0]) if files[0].is_dir() else sha256_file(files[0])
+    digest = sha256_tree(files[0]) if files[0].is_dir() else file_sha256(files[0])
     source: dict[str, Any] = {"file": files[0].name, "sha256": digest, "format": kind}
     if len(files) > 1:
-        source.update({"weights_file": files[1].name, "weights_sha256": sha256_file(files[1])})
+        source.update({"weights_file": files[1].name, "weights_sha256": file_sha256(files[1])})
     return SourceModel(fn, _trackable(model), hwc, int(out_shape[-1]), kind, files, source)
 
 

@@ -19,7 +19,7 @@ import pytest
 tf_keras = pytest.importorskip("tf_keras")
 
 from converter import __version__, synthetic  # noqa: E402
-from converter.load import sha256_file  # noqa: E402
+from edge.bundle import file_sha256  # noqa: E402
 from edge import bundle as bundles  # noqa: E402
 from edge.bundle import InputSpec  # noqa: E402
 from edge.classify import Classifier  # noqa: E402
@@ -81,9 +81,9 @@ def test_vgg19_keras2_json_converts_and_agrees(vgg, mode):
     assert b.input == InputSpec(48, 48, 3, "rgb")
     assert (b.preprocessing.mode, b.preprocessing.mean, b.preprocessing.std) == ("0_1", (0.0,) * 3, (255.0,) * 3)
     assert b.converter_version == __version__
-    assert b.source["file"] == "model.json" and b.source["sha256"] == sha256_file(vgg.root / "model.json")
+    assert b.source["file"] == "model.json" and b.source["sha256"] == file_sha256(vgg.root / "model.json")
     assert b.source["weights_file"] == "model.weights.h5"
-    assert b.source["weights_sha256"] == sha256_file(vgg.root / "model.weights.h5")
+    assert b.source["weights_sha256"] == file_sha256(vgg.root / "model.weights.h5")
 
     q = b.quantization
     assert q.mode == mode
