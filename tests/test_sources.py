@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 import types
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -279,3 +281,18 @@ def test_a_live_source_whose_reads_fail_raises():
     next(it)
     with pytest.raises(SourceError, match="stopped delivering frames"):
         next(it)
+
+
+def test_a_video_file_under_dev_is_a_file_not_a_camera(tmp_path):
+    """/dev/shm is a common place for scratch videos: only device nodes under /dev are cameras."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    path = shm / f"moodplayer-test-{os.getpid()}.png"
+    try:
+        assert cv2.imwrite(str(path), np.full((40, 60, 3), 90, np.uint8))
+        with open_source(SourceConfig(spec=str(path))) as src:
+            frames = list(src)
+        assert len(frames) == 1 and frames[0].image.shape == (40, 60, 3)
+    finally:
+        path.unlink(missing_ok=True)

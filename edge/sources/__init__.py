@@ -66,11 +66,11 @@ def _open(cfg: SourceConfig) -> Source:
         return PicameraSource(cfg, int(match.group(1) or 0))
     if spec.isdigit():
         return CameraSource(int(spec), cfg)
-    if spec.startswith("/dev/"):
-        if not Path(spec).exists():
+    path = Path(spec).expanduser()
+    if spec.startswith("/dev/") and not path.is_file() and not path.is_dir():  # /dev/shm/clip.mp4 is a file
+        if not path.exists():
             raise SourceError(f"no camera at {spec}: check `ls /dev/video*` and the cable")
         return CameraSource(spec, cfg)
-    path = Path(spec).expanduser()
     if path.is_dir():
         return FolderSource(path, cfg)
     if path.is_file():

@@ -2,15 +2,18 @@
 
     python tests/arm64/compare.py --dir WORK/share cortex-a72 cortex-a76
 
-For each CPU name it reads ``probe.<cpu>.json`` and ``events.<cpu>.jsonl`` next to ``probe.x86.json`` and
-``events.x86.jsonl`` and checks:
+For each CPU name it reads ``probe.<cpu>.json`` and ``events.<cpu>.{mkv,mp4}.jsonl`` next to the x86
+ones (``probe.x86.json``, ``events.x86.{mkv,mp4}.jsonl``) and checks:
 
-- probe: same labels and top labels, every class probability within ``--tolerance`` of x86;
+- probe: it ran on aarch64 from the installed package; same labels and top labels, every class
+  probability within ``--tolerance`` of x86;
 - mood events: the same sequence (frame time, mood, faces), confidence/valence/arousal within tolerance;
 - song events: the same sequence of moods, each song from its mood's folder (which song of the folder
-  is a shuffle, and the player thread's ``t`` depends on speed, so neither is compared);
-- frame events: the same frames (index, t), the same faces (boxes, tracks) and mood per frame, every
-  class probability within tolerance.
+  is the recommender's choice, and the player thread's ``t`` depends on speed: neither is compared);
+- frame events, on the lossless clip (mkv) only: the same frames (index, t), faces (boxes, tracks) and
+  mood per frame, every class probability within tolerance. On the mp4 the decoded pixels differ by a
+  level or two between the platforms' FFmpeg builds, so its box agreement and largest |Δprob| are
+  reported, not gated; its mood and song events are.
 
 Exit 0 when every CPU agrees, 1 otherwise.
 """
@@ -21,6 +24,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+
+KINDS = ("mkv", "mp4")  # the lossless clip (numbers gated) and the mp4v one (events gated)
 
 
 def read_events(path: Path) -> list[dict]:
@@ -47,6 +53,8 @@ def max_delta(a: dict[str, float], b: dict[str, float]) -> float:
 def compare_probe(ref: dict, arm: dict, tol: float, diff: Diff) -> float:
     if arm.get("machine") != "aarch64":
         diff(f"probe ran on {arm.get('machine')!r}, not aarch64")
+    if "site-packages" not in arm.get("edge_from", ""):
+        diff(f"the probe ran edge from {arm.get('edge_from')}, not the installed package")
     if arm["labels"] != ref["labels"]:
         diff(f"labels {arm['labels']} != {ref['labels']}")
         return float("inf")
@@ -58,38 +66,41 @@ def compare_probe(ref: dict, arm: dict, tol: float, diff: Diff) -> float:
         d = max(abs(a - b) for a, b in zip(p, q))
         worst = max(worst, d)
         if d > tol:
-            diff(f"probe face {i}: max |Δprob| {d:.4f} > {tol} (x86 {p}, arm64 {q})")
+            diff(f"probe face {i}: max |Δprob| {d:.4f} > {tol} (x86 {_fmt(p)}, arm64 {_fmt(q)})")
     if arm["top"] != ref["top"]:
         diff(f"probe top labels {arm['top']} != x86 {ref['top']}")
     return worst
 
 
-def compare_events(ref: list[dict], arm: list[dict], tol: float, diff: Diff) -> dict:
+def compare_events(ref: list[dict], arm: list[dict], tol: float, diff: Diff, strict: bool = True) -> dict:
     out: dict = {}
+    events_diff = diff
+    if not strict:
+        diff = lambda message: None  # noqa: E731  (frames: counted, not gated)
     # moods
     rm = [e for e in ref if e["type"] == "mood"]
     am = [e for e in arm if e["type"] == "mood"]
     out["moods"] = f"{sum(1 for a, b in zip(rm, am) if _same_mood(a, b, tol))}/{len(rm)}"
     if [(e["t"], e["mood"], e["faces"]) for e in rm] != [(e["t"], e["mood"], e["faces"]) for e in am]:
-        diff(f"mood events differ: x86 {[(e['t'], e['mood']) for e in rm]}, arm64 {[(e['t'], e['mood']) for e in am]}")
+        events_diff(f"mood events differ: x86 {[(e['t'], e['mood']) for e in rm]}, arm64 {[(e['t'], e['mood']) for e in am]}")
     else:
         for a, b in zip(rm, am):
             if not _same_mood(a, b, tol):
-                diff(f"mood event at t={a['t']}: x86 {a}, arm64 {b}")
+                events_diff(f"mood event at t={a['t']}: x86 {a}, arm64 {b}")
     # songs
     rs = [e["mood"] for e in ref if e["type"] == "song"]
     as_ = [e["mood"] for e in arm if e["type"] == "song"]
     out["songs"] = f"{sum(1 for a, b in zip(rs, as_) if a == b)}/{len(rs)}"
     if rs != as_:
-        diff(f"song events differ: x86 {rs}, arm64 {as_}")
+        events_diff(f"song events differ: x86 {rs}, arm64 {as_}")
     for e in arm:
         if e["type"] == "song" and Path(e["path"]).parent.name != e["mood"]:
-            diff(f"song {e['path']} is not from the {e['mood']} folder")
+            events_diff(f"song {e['path']} is not from the {e['mood']} folder")
     # frames
     rf = [e for e in ref if e["type"] == "frame"]
     af = [e for e in arm if e["type"] == "frame"]
     if len(rf) != len(af):
-        diff(f"{len(af)} frames on arm64, {len(rf)} on x86")
+        events_diff(f"{len(af)} frames on arm64, {len(rf)} on x86")
     same = boxes = faces = 0
     worst = 0.0
     for a, b in zip(rf, af):
@@ -114,13 +125,18 @@ def compare_events(ref: list[dict], arm: list[dict], tol: float, diff: Diff) -> 
             d = max_delta(fa["probs"], fb["probs"])
             worst = max(worst, d)
             if d > tol:
-                diff(f"frame {a['index']}: max |Δprob| {d:.4f} > {tol} (x86 {fa['probs']}, arm64 {fb['probs']})")
+                diff(f"frame {a['index']}: max |Δprob| {d:.4f} > {tol} "
+                     f"(x86 {_fmt(fa['probs'].values())}, arm64 {_fmt(fb['probs'].values())})")
                 ok = False
         same += ok
     out["frames"] = f"{same}/{len(rf)}"
     out["boxes"] = f"{boxes}/{faces}"
     out["loop_dp"] = worst
     return out
+
+
+def _fmt(values) -> str:
+    return "[" + " ".join(f"{v:.3f}" for v in values) + "]"
 
 
 def _same_mood(a: dict, b: dict, tol: float) -> bool:
@@ -135,30 +151,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cpus", nargs="+")
     args = parser.parse_args(argv)
     ref_probe = json.loads((args.dir / "probe.x86.json").read_text())
-    ref_events = read_events(args.dir / "events.x86.jsonl")
+    ref_events = {kind: read_events(args.dir / f"events.x86.{kind}.jsonl") for kind in KINDS}
     parts, failed = [], False
     for cpu in args.cpus:
         diff = Diff(cpu)
         try:
             arm_probe = json.loads((args.dir / f"probe.{cpu}.json").read_text())
-            arm_events = read_events(args.dir / f"events.{cpu}.jsonl")
+            arm_events = {kind: read_events(args.dir / f"events.{cpu}.{kind}.jsonl") for kind in KINDS}
         except (OSError, ValueError) as e:
             diff(f"no results: {e}")
             parts.append(f"{cpu} FAIL (no results)")
             failed = True
             continue
         probe_dp = compare_probe(ref_probe, arm_probe, args.tolerance, diff)
-        ev = compare_events(ref_events, arm_events, args.tolerance, diff)
+        mkv = compare_events(ref_events["mkv"], arm_events["mkv"], args.tolerance, diff)
+        mp4 = compare_events(ref_events["mp4"], arm_events["mp4"], args.tolerance, diff, strict=False)
         verdict = "ok" if not diff.problems else f"FAIL ({len(diff.problems)} differences)"
         failed |= bool(diff.problems)
-        parts.append(f"{cpu} {verdict}: moods {ev['moods']}, songs {ev['songs']}, frames {ev['frames']}, "
-                     f"boxes {ev['boxes']}, max|Δp| loop {ev['loop_dp']:.4f} probe {probe_dp:.4f}")
+        parts.append(f"{cpu} {verdict}: probe max|Δp| {probe_dp:.4f}; mkv moods {mkv['moods']} songs {mkv['songs']} "
+                     f"frames {mkv['frames']} boxes {mkv['boxes']} max|Δp| {mkv['loop_dp']:.4f}; "
+                     f"mp4 moods {mp4['moods']} songs {mp4['songs']} (boxes {mp4['boxes']}, "
+                     f"max|Δp| {mp4['loop_dp']:.4f}: not gated)")
     v = ref_probe["versions"]
-    print("; ".join(parts) + f" (tolerance {args.tolerance}; x86 reference {len(ref_probe['probs'])} probe faces, "
-          f"{sum(e['type'] == 'frame' for e in ref_events)} frames, "
-          f"moods {[e['mood'] for e in ref_events if e['type'] == 'mood']}; "
-          f"litert {v.get('ai-edge-litert', '?')} numpy {v.get('numpy', '?')} "
-          f"opencv {v.get('opencv-python-headless', '?')})")
+    ref = ref_events["mkv"]
+    print("; ".join(parts) + f" [tolerance {args.tolerance}; x86: {len(ref_probe['probs'])} probe faces, "
+          f"{sum(e['type'] == 'frame' for e in ref)} frames, moods {[e['mood'] for e in ref if e['type'] == 'mood']}, "
+          f"songs {[e['mood'] for e in ref if e['type'] == 'song']}; litert {v.get('ai-edge-litert', '?')} "
+          f"numpy {v.get('numpy', '?')} opencv {v.get('opencv-python-headless', '?')}]")
     return 1 if failed else 0
 
 
