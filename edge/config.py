@@ -8,7 +8,7 @@ with its name::
     [detect]
     every = 3          # run Haar on every 3rd frame, track in between
     [mood]
-    hold = 2.0
+    hold = 1.5
 """
 
 from __future__ import annotations
