@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -138,30 +136,13 @@ def test_no_camera_says_so_and_how_to_pass_a_video():
     assert "--source" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_sigterm_stops_within_two_seconds_and_never_imports_tensorflow(tmp_path, blank_video):
+def test_the_device_never_imports_tensorflow(blank_video):
+    """The whole run, music included, loads no TensorFlow, Keras or converter module (a Pi has none).
+    SIGTERM during a run is tested in tests/test_service.py."""
     probe = ("import sys, edge.cli; rc = edge.cli.main(sys.argv[1:]); "
              "bad = [m for m in ('tensorflow', 'keras', 'tf_keras', 'converter') if m in sys.modules]; "
              "print('IMPORTED', bad, flush=True); sys.exit(rc)")
-    proc = subprocess.Popen([sys.executable, "-u", "-c", probe, "--songs", str(SONGS), "--source", str(blank_video),
-                             "--realtime", "--loop", "--output-log-every", "1"],
-                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "frame 0" in line:
-                break
-        else:
-            pytest.fail("no first frame: " + "".join(lines))
-        time.sleep(0.5)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=10)
-        took = time.monotonic() - sent
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, "".join(lines) + rest
-    assert took < 2.0, took
-    assert "IMPORTED []" in rest, rest
+    out = subprocess.run([sys.executable, "-u", "-c", probe, "--songs", str(SONGS), "--source", str(blank_video)],
+                         env=env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "IMPORTED []" in out.stdout, out.stdout
