@@ -208,6 +208,14 @@ def write_video(path: Path | str, frames: Iterable[np.ndarray], fps: float) -> i
     return count
 
 
+def empty_video(path: Path | str, frames: int, fps: float = 10.0, frame_size: tuple[int, int] = FRAME_SIZE,
+                kind: str = "texture", seed: int = 3) -> Path:
+    """A video of ``frames`` frames of one background and no face; returns ``path``."""
+    bg = background(frame_size, kind=kind, seed=seed)
+    write_video(path, (bg for _ in range(frames)), fps)
+    return Path(path)
+
+
 @dataclass
 class Clip:
     """A made clip and its ground truth, one entry per frame."""

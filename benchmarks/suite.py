@@ -192,10 +192,8 @@ def make_clips(opts: Options) -> dict[str, Any]:
         else:
             path = folder / f"noface-{name}-{int(seconds)}s.mp4"
             if not path.is_file():
-                bg = clips.background((w, h), kind="texture", seed=3)
                 tmp = path.with_suffix(".tmp.mp4")
-                clips.write_video(tmp, (bg for _ in range(int(seconds * CLIP_FPS))), CLIP_FPS)
-                tmp.rename(path)
+                clips.empty_video(tmp, int(seconds * CLIP_FPS), CLIP_FPS, frame_size=(w, h)).rename(path)
         out["files"][name] = str(path)
     return out
 

@@ -52,10 +52,7 @@ def confident(classifier: Classifier, threshold: float = 0.7):
 @pytest.fixture(scope="module")
 def blank_video(tmp_path_factory) -> Path:
     """8 s at 10 fps of a textured background and no face."""
-    path = tmp_path_factory.mktemp("clips") / "empty.mp4"
-    bg = clips.background(kind="texture", seed=3)
-    clips.write_video(path, (bg for _ in range(80)), fps=10)
-    return path
+    return clips.empty_video(tmp_path_factory.mktemp("clips") / "empty.mp4", 80)
 
 
 def test_happy_then_sad_switches_mood_once_and_plays_real_audio(tmp_path, fer2013, classifier):

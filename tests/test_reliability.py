@@ -89,10 +89,7 @@ def clean_run(out: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
     """1.2 s at 10 fps of a textured 160x120 background: a video that ends."""
-    path = tmp_path_factory.mktemp("reliability") / "short.mp4"
-    bg = clips.background((160, 120), kind="texture", seed=1)
-    clips.write_video(path, (bg for _ in range(12)), fps=10)
-    return path
+    return clips.empty_video(tmp_path_factory.mktemp("reliability") / "short.mp4", 12, frame_size=(160, 120), seed=1)
 
 
 # -- model bundles: corrupt files, and metadata that contradicts the model --------------------------------
@@ -511,8 +508,7 @@ def test_soak_100000_frames_memory_flat_and_no_thread_left_behind(tmp_path):
     if (clips.FER2013_DIR / "val").is_dir():
         clips.make_clip(video, [("happy", 5.0), ("sad", 5.0)], fps=10, size=80, drift=4, frame_size=(160, 120))
     else:
-        bg = clips.background((160, 120), kind="texture", seed=2)
-        clips.write_video(video, (bg for _ in range(100)), fps=10)
+        clips.empty_video(video, 100, frame_size=(160, 120), seed=2)
     frames, warm_at = 100_000, 5_000
     cfg = configs.load(None, {"source.spec": str(video), "source.loop": True, "output.max_frames": frames,
                               "output.events": str(tmp_path / "events.jsonl"), "output.log_every": 0,
