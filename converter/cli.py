@@ -30,7 +30,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train a model on FER2013",
                        description="Train an emotion model on FER2013 (train/ for training, val/ for "
-                                   "validation). Checkpoints every epoch; --resume continues a run.",
+                                   "validation). Checkpoints every epoch; --resume continues a run. Runs on "
+                                   "TensorFlow's CPUs by default, or on a GPU with KERAS_BACKEND=jax (no "
+                                   "TensorFlow needed there); the .keras files convert here either way.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="FER2013 folder with train/ and val/, or the Kaggle CSV")
     p.add_argument("--arch", default="edgenet", choices=sorted(ARCHS), help="architecture (default: edgenet)")
@@ -38,6 +40,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=60, help="epochs in the whole run, resumed ones included (default 60)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw",
+                   help="AdamW, or SGD with Nesterov momentum 0.9 (default adamw)")
+    p.add_argument("--weight-decay", type=float, default=5e-4,
+                   help="decoupled weight decay, multiplied by the learning rate each step (default 5e-4)")
+    p.add_argument("--erase", type=float, default=0.0, metavar="P",
+                   help="random erasing: blank a patch of up to P of the faces (default 0: off)")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="fine-tune this .keras network (e.g. a run's model.keras) instead of starting from "
+                        "random weights; --epochs, --lr and the schedule start afresh")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=32, help="edgenet: channels of the first stage (default 32)")
     p.add_argument("--weights", choices=["imagenet"], default=None,
@@ -54,10 +65,15 @@ def _train(args: argparse.Namespace) -> int:
     from converter.metrics import confusion_text
     from converter.train import TrainConfig, train
 
-    cfg = TrainConfig(data=args.data, arch=args.arch, out=str(args.out), epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, width=args.width,
-                      weights=args.weights, limit=args.limit, patience=args.patience, resume=args.resume,
-                      augment=not args.no_augment)
+    try:
+        cfg = TrainConfig(data=args.data, arch=args.arch, out=str(args.out), epochs=args.epochs,
+                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, width=args.width,
+                          weights=args.weights, limit=args.limit, patience=args.patience, resume=args.resume,
+                          augment=not args.no_augment, optimizer=args.optimizer,
+                          weight_decay=args.weight_decay, erase=args.erase,
+                          init=args.init)
+    except ValueError as e:
+        raise UsageError(f"train: {e}") from None
     metrics = train(cfg, progress=not args.quiet)
     print(confusion_text(metrics))
     print(f"val accuracy {metrics['accuracy']:.4f}  macro recall {metrics['macro_recall']:.4f}  "

@@ -1,13 +1,17 @@
-"""Train an emotion model on FER2013 on a CPU, in the background, across sessions (``--resume``).
+"""Train an emotion model on FER2013, in the background, across sessions (``--resume``).
 
-The data are decoded once into cached uint8 arrays (``converter.data``); batches are augmented in a
-``tf.data`` pipeline (flip, shift, rotation, zoom, brightness, contrast) so the saved model holds no
-augmentation layers. The rare classes get square-root inverse-frequency sample weights (full inverse
-weights buy disgust recall with several points of accuracy). AdamW with a warm-up and a cosine decay
-to zero over ``epochs``; label smoothing 0.1; early stopping on validation accuracy.
+Runs on any Keras 3 backend: TensorFlow on the workstation's CPUs, or JAX on a GPU machine that has no
+TensorFlow (``KERAS_BACKEND=jax``); the saved ``.keras`` files read the same either way. The data are
+decoded once into cached uint8 arrays (``converter.data``) and fed as arrays; augmentation (flip,
+shift, rotation, zoom, brightness, contrast, optionally random erasing) runs in a training wrapper
+around the network, so the saved model holds no augmentation layers. The rare classes get square-root
+inverse-frequency sample weights (full inverse weights buy disgust recall with several points of
+accuracy). AdamW (or SGD with Nesterov momentum) with a warm-up and a cosine decay to zero over
+``epochs``; label smoothing 0.1; early stopping on validation accuracy.
 
-Files in ``--out``: ``model.keras`` (best validation accuracy), ``checkpoint.keras`` + ``state.json``
-(last epoch, to resume), ``history.csv``, ``metrics.json``, ``curves.png``, ``confusion.png``.
+Files in ``--out``: ``model.keras`` (the network at its best validation accuracy), ``checkpoint.keras``
+(the training wrapper with its optimizer) + ``state.json`` (last epoch, to resume), ``history.csv``,
+``metrics.json``, ``curves.png``, ``confusion.png``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ class TrainConfig:
     limit: int = 0  # use at most this many training images (0: all), for quick runs
     resume: bool = False
     augment: bool = True
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9)
+    erase: float = 0.0  # random erasing: highest probability of erasing a patch of a face
+    init: str | None = None  # start from this trained network (.keras) instead of random weights
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}")
+        if not 0.0 <= self.erase <= 1.0:
+            raise ValueError(f"erase {self.erase}: a probability from 0 to 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 def class_weights(y: np.ndarray, n: int) -> np.ndarray:
@@ -55,16 +73,37 @@ def class_weights(y: np.ndarray, n: int) -> np.ndarray:
     return w / (w[y].mean() if len(y) else 1.0)
 
 
-def _augmenter(keras: Any, seed: int) -> Any:
-    L = keras.layers
-    return keras.Sequential([
-        L.RandomFlip("horizontal", seed=seed),
-        L.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 1),
-        L.RandomRotation(0.04, fill_mode="nearest", seed=seed + 2),  # +-14 degrees
-        L.RandomZoom(0.12, fill_mode="nearest", seed=seed + 3),
-        L.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed + 4),
-        L.RandomContrast(0.3, seed=seed + 5),
-    ], name="augment")
+def _trainer(keras: Any, net: Any, cfg: TrainConfig) -> Any:
+    """``net`` behind the augmentation layers (active only in training); ``net`` itself is what ships."""
+    from converter import augment
+
+    inp = keras.Input(net.input_shape[1:], name="image")
+    x = inp
+    for layer in augment.layers(cfg.seed, cfg.erase) if cfg.augment else []:
+        x = layer(x)
+    return keras.Model(inp, net(x), name="trainer")
+
+
+def _initial(keras: Any, cfg: TrainConfig, n: int, kwargs: dict[str, Any]) -> Any:
+    """A new network, or the one in ``cfg.init`` to fine-tune (it must take this data and give n classes)."""
+    if not cfg.init:
+        return archs.build(cfg.arch, n, **kwargs)
+    if not Path(cfg.init).is_file():
+        raise fer.DataError(f"--init {cfg.init}: no such file; pass a .keras model that train wrote")
+    net = keras.saving.load_model(cfg.init)
+    want = (48, 48, kwargs["input_shape"][-1])
+    if tuple(net.input_shape[1:]) != want or net.output_shape[-1] != n:
+        raise fer.DataError(f"--init {cfg.init}: takes {tuple(net.input_shape[1:])} and gives "
+                            f"{net.output_shape[-1]} classes; this run needs {want} and {n}")
+    log.info("fine-tuning %s from %s", net.name, cfg.init)
+    return net
+
+
+def _optimizer(keras: Any, cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    schedule = _schedule(keras, cfg, steps_per_epoch)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
 
 
 def _schedule(keras: Any, cfg: TrainConfig, steps_per_epoch: int) -> Any:
@@ -80,7 +119,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +131,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     if cfg.limit:
         train_ds, _ = fer.sample(train_ds, cfg.limit, seed=cfg.seed)
     labels, n = train_ds.labels, len(train_ds.labels)
-    log.info("train %d images, val %d, classes %s", len(train_ds), len(val_ds), train_ds.counts())
+    log.info("train %d images, val %d, classes %s (Keras %s, %s backend)", len(train_ds), len(val_ds),
+             train_ds.counts(), keras.__version__, keras.backend.backend())
 
     keras.utils.set_random_seed(cfg.seed)
     steps = math.ceil(len(train_ds) / cfg.batch_size)
@@ -102,7 +141,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         state = json.loads(state_file.read_text())
         if state.get("config", {}).get("arch") != cfg.arch:
             raise ValueError(f"{out} holds a {state['config'].get('arch')} run; resume it with that --arch")
-        model = keras.saving.load_model(out / "checkpoint.keras")
+        from converter import augment  # noqa: F401  (registers RandomAffine for loading)
+
+        trainer = keras.saving.load_model(out / "checkpoint.keras")
+        net = trainer.layers[-1]
         start_epoch, best = int(state["epoch"]), float(state.get("best_val_accuracy", 0.0))
         log.info("resuming %s at epoch %d (best val accuracy %.4f)", out, start_epoch, best)
     else:
@@ -113,35 +155,25 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             kwargs["width"] = cfg.width
         if cfg.arch == "vgg19":
             kwargs["weights"] = cfg.weights
-        model = archs.build(cfg.arch, n, **kwargs)
-        model.compile(
-            optimizer=keras.optimizers.AdamW(_schedule(keras, cfg, steps), weight_decay=cfg.weight_decay),
+        net = _initial(keras, cfg, n, kwargs)
+        trainer = _trainer(keras, net, cfg)
+        trainer.compile(
+            optimizer=_optimizer(keras, cfg, steps),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"])
-    log.info("%s: %d parameters, %.1fM multiply-adds a face", model.name, model.count_params(),
-             archs.macs(model) / 1e6)
+    log.info("%s: %d parameters, %.1fM multiply-adds a face", net.name, net.count_params(),
+             archs.macs(net) / 1e6)
     if start_epoch >= cfg.epochs:
         log.info("already trained %d of %d epochs: nothing to do", start_epoch, cfg.epochs)
     else:
-        sw = class_weights(train_ds.y, n).astype(np.float32)
-        aug = _augmenter(keras, cfg.seed)
-
-        def prep(x, y, training: bool):
-            x = tf.cast(x, tf.float32) / 255.0
-            if training and cfg.augment:
-                x = tf.clip_by_value(aug(x, training=True), 0.0, 1.0)
-            return x, tf.one_hot(y, n)
-
-        train_tf = (tf.data.Dataset.from_tensor_slices((train_ds.x, train_ds.y))
-                    .shuffle(len(train_ds), seed=cfg.seed + start_epoch, reshuffle_each_iteration=True)
-                    .batch(cfg.batch_size)
-                    .map(lambda x, y: (*prep(x, y, True), tf.gather(sw, y)), num_parallel_calls=tf.data.AUTOTUNE)
-                    .prefetch(2))
-        val_tf = (tf.data.Dataset.from_tensor_slices((val_ds.x, val_ds.y)).batch(256)
-                  .map(lambda x, y: prep(x, y, False)).cache().prefetch(2))
+        x = train_ds.x.astype(np.float32) / 255.0
+        y = np.eye(n, dtype=np.float32)[train_ds.y]
+        sw = class_weights(train_ds.y, n).astype(np.float32)[train_ds.y]
+        xv = val_ds.x.astype(np.float32) / 255.0
+        yv = np.eye(n, dtype=np.float32)[val_ds.y]
 
         class Keep(keras.callbacks.Callback):
-            """Best model, last checkpoint and state after every epoch: a kill loses one epoch at most."""
+            """Best network, last checkpoint and state after every epoch: a kill loses one epoch at most."""
 
             def __init__(self) -> None:
                 super().__init__()
@@ -153,8 +185,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 acc = float(logs.get("val_accuracy", 0.0))
                 if acc > self.best:
                     self.best = acc
-                    self.model.save(out / "model.keras")
-                self.model.save(out / "checkpoint.tmp.keras")
+                    net.save(out / "model.tmp.keras")
+                    (out / "model.tmp.keras").replace(out / "model.keras")
+                trainer.save(out / "checkpoint.tmp.keras")
                 (out / "checkpoint.tmp.keras").replace(out / "checkpoint.keras")
                 state = {"epoch": epoch + 1, "best_val_accuracy": self.best, "config": asdict(cfg),
                          "seconds_last_epoch": round(time.time() - self.t0, 1)}
@@ -163,14 +196,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 tmp.write_text(json.dumps(state, indent=2))
                 tmp.replace(state_file)
 
-        model.fit(train_tf, validation_data=val_tf, epochs=cfg.epochs, initial_epoch=start_epoch,
-                  verbose=1 if progress else 2,
-                  callbacks=[Keep(),
-                             keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
-                             keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max")])
+        trainer.fit(x, y, sample_weight=sw, batch_size=cfg.batch_size, shuffle=True,
+                    validation_data=(xv, yv), validation_batch_size=256,
+                    epochs=cfg.epochs, initial_epoch=start_epoch, verbose=1 if progress else 2,
+                    callbacks=[Keep(),
+                               keras.callbacks.CSVLogger(str(out / "history.csv"), append=start_epoch > 0),
+                               keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max")])
 
-    best_path = out / "model.keras" if (out / "model.keras").exists() else out / "checkpoint.keras"
-    best_model = keras.saving.load_model(best_path)
+    best_path = out / "model.keras"
+    best_model = keras.saving.load_model(best_path) if best_path.exists() else net
     probs = best_model.predict(val_ds.x.astype(np.float32) / 255.0, batch_size=256, verbose=0)
     metrics = {"model": str(best_path), "data": str(val_ds.source), "arch": cfg.arch,
                "params": int(best_model.count_params()), "macs": archs.macs(best_model),

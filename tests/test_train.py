@@ -46,6 +46,13 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     assert json.loads((out / "state.json").read_text())["epoch"] == 7
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 7
 
+    # --init fine-tunes the trained network with a new schedule; it keeps what it learned.
+    tuned = tmp_path / "tuned"
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tuned, "--epochs", "1", "--batch-size", "8",
+                     "--init", out / "model.keras", "--lr", "1e-4", "--optimizer", "sgd", "--erase", "0.3", "--quiet")
+    assert rc == 0, err
+    assert json.loads((tuned / "metrics.json").read_text())["accuracy"] > 0.3
+
     bundle = tmp_path / "bundle"
     rc, _, err = run(capsys, "convert", out / "model.keras", "--out", bundle, "--calibration", tiny_fer / "train",
                      "--verify", tiny_fer / "val", "--force")
@@ -55,6 +62,54 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     result = json.loads(stdout)
     assert result["n"] == 140
     assert abs(result["accuracy"] - metrics["accuracy"]) < 0.25  # int8 tracks the float model
+
+
+def test_train_refuses_bad_options(tmp_path, tiny_fer, capsys):
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--erase", "1.5")
+    assert rc == 2 and "erase" in err
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--init", tmp_path / "none.keras")
+    assert rc == 2 and "--init" in err and "none.keras" in err
+    rgb = archs.edgenet(input_shape=(48, 48, 3), width=8)  # a network that takes color: not this gray run
+    rgb.save(tmp_path / "rgb.keras")
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--init", tmp_path / "rgb.keras")
+    assert rc == 2 and "(48, 48, 3)" in err
+
+
+def test_random_affine_moves_faces_only_in_training():
+    import keras
+
+    from converter.augment import RandomAffine, layers
+
+    faces_ = np.tile(np.linspace(0, 1, 48, dtype=np.float32)[None, :, None], (48, 1, 1))[None].repeat(16, 0)
+    layer = RandomAffine(0.1, 14.4, 0.12, seed=3)
+    assert np.array_equal(np.asarray(layer(faces_)), faces_)  # inference: untouched
+    moved = np.asarray(layer(faces_, training=True))
+    assert moved.min() >= 0.0 and moved.max() <= 1.0
+    changed = np.abs(moved - faces_).mean(axis=(1, 2, 3))
+    assert (changed > 0.005).all()  # every face moved ...
+    assert changed.std() > 0  # ... each by its own random amount
+    again = RandomAffine.from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    # Every augmentation stays in [0, 1], erasing included.
+    x = faces_
+    for aug in layers(seed=0, erase=1.0):
+        x = aug(x, training=True)
+    x = np.asarray(x)
+    assert x.min() >= 0.0 and x.max() <= 1.0 and np.abs(x - faces_).mean() > 0.01
+    assert isinstance(layers()[0], keras.layers.RandomFlip) and len(layers(erase=0.2)) == len(layers()) + 1
+
+
+def test_sweep_sizes_runs_to_the_budget(tmp_path, tiny_fer):
+    from converter import sweep
+
+    runs = [sweep.parse_config("tiny: --width 8 --batch-size 16 --limit 128")]
+    sweep.sweep(str(tiny_fer), tmp_path / "sw", runs, budget_s=400, max_epochs=3)
+    record = json.loads((tmp_path / "sw" / "sweep.json").read_text())["runs"][0]
+    assert record["epochs"] == 3 and record["finished"] and record["seconds_per_epoch"] > 0
+    assert "--epochs 3" in record["command"] and "--width 8" in record["command"]
+    assert (tmp_path / "sw" / "tiny" / "model.keras").is_file()
+    with pytest.raises(ValueError, match="NAME"):
+        sweep.parse_config("--width 8")
 
 
 def test_class_weights_favour_rare_classes_and_average_one():
