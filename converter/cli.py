@@ -133,6 +133,9 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--std", type=_floats, default=(), metavar="S[,S,S]", help="mean_std: std in pixel units, 1 or C values")
     p.add_argument("--color", default="rgb", choices=["rgb", "bgr"],
                    help="channel order of a 3-channel model (default rgb; 1-channel models are gray)")
+    p.add_argument("--mirror-average", action="store_true",
+                   help="average each face with its mirror image inside the model: twice the multiply-adds, "
+                        "the same weights and size (about +1 point on FER2013 val for edgenet)")
     p.add_argument("--crop-margin", type=float, default=0.0, metavar="F",
                    help="fraction of the face box added on each side before resizing, recorded for the device (default 0)")
     p.add_argument("--max-drop", type=float, default=MAX_DROP, metavar="POINTS",
@@ -159,7 +162,7 @@ def _convert(args: argparse.Namespace) -> int:
         std=args.std, crop_margin=args.crop_margin, color=args.color, calibration_size=args.calibration_size,
         verify_size=args.verify_size, calibration_split=args.calibration_split, verify_split=args.verify_split,
         max_drop=args.max_drop, min_agreement=args.min_agreement, force=args.force, overwrite=args.overwrite,
-        threads=args.threads, seed=args.seed, name=args.name)
+        threads=args.threads, seed=args.seed, name=args.name, mirror_average=args.mirror_average)
     result = convert(req, progress=not args.no_progress)
     print(summary_table(result))
     return 0

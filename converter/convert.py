@@ -24,7 +24,7 @@ import numpy as np
 
 from converter import __version__, data as fer
 from converter.errors import RefusedError, UsageError
-from converter.load import SourceModel, load_model
+from converter.load import SourceModel, load_model, mirror_averaged
 from converter.progress import bar
 from converter.quantize import read_quantization, to_tflite
 from converter.verify import MAX_DROP, MIN_AGREEMENT, Figures, check_probabilities, compare, refusal
@@ -64,6 +64,7 @@ class ConvertRequest:
     threads: int | None = None
     seed: int = 0
     name: str = ""
+    mirror_average: bool = False  # the bundle's model averages each face with its mirror image
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def convert(req: ConvertRequest, progress: bool = True) -> ConvertResult:
     labels = _check_labels(req.labels)
 
     src = load_model(req.model, req.weights)
+    if req.mirror_average:
+        src = mirror_averaged(src)
     height, width, channels = src.input_shape
     log.info("model %s: %s input %dx%dx%d, %d outputs", src.files[0], src.kind, height, width, channels, src.outputs)
     if src.outputs != len(labels):
@@ -131,7 +134,8 @@ def convert(req: ConvertRequest, progress: bool = True) -> ConvertResult:
             model_sha256=bundles.file_sha256(tmp / bundles.MODEL_FILE),
             extra={"calibration": {"n": int(len(cal_x)), "data": str(req.calibration or req.verify),
                                    "split": req.calibration_split}
-                   if len(cal_x) else {"n": 0}})
+                   if len(cal_x) else {"n": 0},
+                   **({"mirror_average": True} if req.mirror_average else {})})
         bundles.write_metadata(meta, tmp)
         tflite_probs = _tflite_predict(bundles.load(tmp), ver_x, req.threads, progress)
         figures = compare(float_probs, tflite_probs, ver.y if ver.labelled else None)

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -63,6 +63,21 @@ class SourceModel:
         if not out:
             return np.zeros((0, self.outputs), np.float32)
         return np.concatenate(out)
+
+
+def mirror_averaged(src: SourceModel) -> SourceModel:
+    """``src`` averaged with itself on the horizontally mirrored input: one graph, the same weights."""
+    import tensorflow as tf
+
+    base = src.fn
+    h, w, c = src.input_shape
+    spec = tf.TensorSpec([src.batch, h, w, c], tf.float32, name="face")
+
+    @tf.function(input_signature=[spec])
+    def fn(x):
+        return (base(x) + base(tf.reverse(x, axis=[2]))) * 0.5
+
+    return replace(src, fn=fn)
 
 
 def sha256_tree(folder: Path) -> str:

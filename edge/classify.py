@@ -45,6 +45,10 @@ class Classifier:
     def __init__(self, bundle: Bundle, threads: int | None = 1, tta_flip: bool = False) -> None:
         self.bundle = bundle
         self.labels = bundle.labels
+        if tta_flip and bundle.extra.get("mirror_average"):
+            log.info("%s already averages each face with its mirror image: flip TTA would only double the "
+                     "work, so it is off", bundle.name)
+            tta_flip = False
         self.tta_flip = tta_flip
         self._interp = load_interpreter(bundle.model_path, threads)
         self._in = self._interp.get_input_details()[0]

@@ -63,6 +63,25 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     assert result["n"] == 140
     assert abs(result["accuracy"] - metrics["accuracy"]) < 0.25  # int8 tracks the float model
 
+    # --mirror-average: one model that averages each face with its mirror image, same weights.
+    mirrored = tmp_path / "mirrored"
+    rc, _, err = run(capsys, "convert", out / "model.keras", "--out", mirrored, "--calibration", tiny_fer / "train",
+                     "--verify", tiny_fer / "val", "--force", "--mirror-average")
+    assert rc == 0, err
+    from edge import bundle as bundles
+    from edge.classify import Classifier
+
+    plain, both = bundles.load(bundle), bundles.load(mirrored)
+    assert both.extra["mirror_average"] is True and "mirror_average" not in plain.extra
+    size = (both.model_path.stat().st_size, plain.model_path.stat().st_size)
+    assert size[0] < 1.2 * size[1]  # the weights are not copied
+    x, _ = faces(32, seed=5)
+    flipped = x[:, :, ::-1]
+    p_plain, p_both = Classifier(plain), Classifier(both)
+    assert np.abs(p_plain.predict(x) - p_plain.predict(flipped)).max() > 0.01  # the network alone is not symmetric
+    assert np.abs(p_both.predict(x) - p_both.predict(flipped)).max() < 0.02  # the mirror-averaged one is
+    assert not Classifier(both, tta_flip=True).tta_flip  # flip TTA on top would only repeat the work
+
 
 def test_train_refuses_bad_options(tmp_path, tiny_fer, capsys):
     rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--erase", "1.5")
