@@ -50,7 +50,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="fine-tune this .keras network (e.g. a run's model.keras) instead of starting from "
                         "random weights; --epochs, --lr and the schedule start afresh")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=32, help="edgenet: channels of the first stage (default 32)")
+    p.add_argument("--width", type=int, default=40, help="edgenet: channels of the first stage (default 40, as models/default)")
     p.add_argument("--weights", choices=["imagenet"], default=None,
                    help="vgg19: start from ImageNet weights already in Keras' cache (nothing is downloaded)")
     p.add_argument("--limit", type=int, default=0, help="train on at most this many images (quick runs)")

@@ -46,7 +46,7 @@ class TrainConfig:
     patience: int = 12
     seed: int = 0
     weights: str | None = None  # vgg19: "imagenet" if the file is in Keras' cache
-    width: int = 32  # edgenet width
+    width: int = 40  # edgenet width (models/default: 40)
     limit: int = 0  # use at most this many training images (0: all), for quick runs
     resume: bool = False
     augment: bool = True
