@@ -144,6 +144,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         from converter import augment  # noqa: F401  (registers RandomAffine for loading)
 
         trainer = keras.saving.load_model(out / "checkpoint.keras")
+        if trainer.name != "trainer":
+            raise fer.DataError(f"{out / 'checkpoint.keras'} is a bare network from an older version of this "
+                                f"command, not a training checkpoint: continue from it with --init "
+                                f"{out / 'checkpoint.keras'} and a new --out")
         net = trainer.layers[-1]
         start_epoch, best = int(state["epoch"]), float(state.get("best_val_accuracy", 0.0))
         log.info("resuming %s at epoch %d (best val accuracy %.4f)", out, start_epoch, best)

@@ -92,6 +92,12 @@ def test_train_refuses_bad_options(tmp_path, tiny_fer, capsys):
     rgb.save(tmp_path / "rgb.keras")
     rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--init", tmp_path / "rgb.keras")
     assert rc == 2 and "(48, 48, 3)" in err
+    old = tmp_path / "old"  # a run from before the training wrapper: its checkpoint is the bare network
+    old.mkdir()
+    archs.edgenet(width=8).save(old / "checkpoint.keras")
+    (old / "state.json").write_text(json.dumps({"epoch": 1, "config": {"arch": "edgenet"}}))
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", old, "--resume")
+    assert rc == 2 and "--init" in err
 
 
 def test_random_affine_moves_faces_only_in_training():
