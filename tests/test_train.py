@@ -81,6 +81,8 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     assert np.abs(p_plain.predict(x) - p_plain.predict(flipped)).max() > 0.01  # the network alone is not symmetric
     assert np.abs(p_both.predict(x) - p_both.predict(flipped)).max() < 0.02  # the mirror-averaged one is
     assert not Classifier(both, tta_flip=True).tta_flip  # flip TTA on top would only repeat the work
+    rc, stdout, _ = run(capsys, "inspect", mirrored)
+    assert rc == 0 and "mirror average yes" in stdout and "REVERSE_V2" in stdout
 
 
 def test_train_refuses_bad_options(tmp_path, tiny_fer, capsys):
