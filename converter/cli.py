@@ -38,7 +38,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="edgenet", choices=sorted(ARCHS), help="architecture (default: edgenet)")
     p.add_argument("--out", required=True, type=Path, help="run folder: model.keras, metrics.json, plots")
     p.add_argument("--epochs", type=int, default=60, help="epochs in the whole run, resumed ones included (default 60)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="faces a step (default 128)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw",
                    help="AdamW, or SGD with Nesterov momentum 0.9 (default adamw)")
@@ -49,7 +49,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="fine-tune this .keras network (e.g. a run's model.keras) instead of starting from "
                         "random weights; --epochs, --lr and the schedule start afresh")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="weights, shuffling and augmentation (default 0)")
     p.add_argument("--width", type=int, default=40, help="edgenet: channels of the first stage (default 40, as models/default)")
     p.add_argument("--weights", choices=["imagenet"], default=None,
                    help="vgg19: start from ImageNet weights already in Keras' cache (nothing is downloaded)")
