@@ -58,7 +58,7 @@ def layers(seed: int = 0, erase: float = 0.0) -> list[Any]:
     L = keras.layers
     out = [
         L.RandomFlip("horizontal", seed=seed),
-        RandomAffine(0.1, 14.4, 0.12, seed=seed + 1),
+        RandomAffine(seed=seed + 1),
         L.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed + 4),
         L.RandomContrast(0.3, value_range=(0.0, 1.0), seed=seed + 5),
     ]

@@ -98,22 +98,22 @@ def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: in
         r.seconds_per_epoch = float(state["seconds_last_epoch"])
         r.startup_s = max(0.0, probe_wall - PROBE_EPOCHS * r.seconds_per_epoch)
     left = deadline - time.time()
+    cmds = {}
     for r in runs:
         r.epochs = max(1, min(max_epochs, math.floor((left - r.startup_s - 20) / (SAFETY * r.seconds_per_epoch))))
-        cmd = _train_cmd(data, out / r.name, r.epochs, r.flags)
-        r.command = shlex.join(["python", *(a for a in cmd[1:] if a != "--quiet")])
+        cmds[r.name] = _train_cmd(data, out / r.name, r.epochs, r.flags)
+        r.command = shlex.join(["python", *(a for a in cmds[r.name][1:] if a != "--quiet")])
         log.info("%s: %.1f s an epoch side by side, startup %.0f s: %d epochs", r.name, r.seconds_per_epoch,
                  r.startup_s, r.epochs)
 
-    codes = _run_all({r.name: _train_cmd(data, out / r.name, r.epochs, r.flags) for r in runs}, out / "logs", deadline)
+    codes = _run_all(cmds, out / "logs", deadline)
     for r in runs:
         state_file = out / r.name / "state.json"
         if state_file.exists():
             state = json.loads(state_file.read_text())
             r.best_val_accuracy = float(state["best_val_accuracy"])
             r.finished = codes[r.name] == 0 and int(state["epoch"]) >= r.epochs
-        (out / "sweep.json").write_text(json.dumps({"budget_s": budget_s, "runs": [asdict(x) for x in runs]},
-                                                   indent=2))
+    (out / "sweep.json").write_text(json.dumps({"budget_s": budget_s, "runs": [asdict(x) for x in runs]}, indent=2))
     for r in sorted(runs, key=lambda x: -(x.best_val_accuracy or 0)):
         log.info("%-12s best val %s  %s  %s", r.name, r.best_val_accuracy, "finished" if r.finished else "STOPPED",
                  r.command)

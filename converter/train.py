@@ -134,6 +134,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     log.info("train %d images, val %d, classes %s (Keras %s, %s backend)", len(train_ds), len(val_ds),
              train_ds.counts(), keras.__version__, keras.backend.backend())
 
+    xv = val_ds.x.astype(np.float32) / 255.0
     keras.utils.set_random_seed(cfg.seed)
     steps = math.ceil(len(train_ds) / cfg.batch_size)
     start_epoch, best = 0, 0.0
@@ -173,7 +174,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         x = train_ds.x.astype(np.float32) / 255.0
         y = np.eye(n, dtype=np.float32)[train_ds.y]
         sw = class_weights(train_ds.y, n).astype(np.float32)[train_ds.y]
-        xv = val_ds.x.astype(np.float32) / 255.0
         yv = np.eye(n, dtype=np.float32)[val_ds.y]
 
         class Keep(keras.callbacks.Callback):
@@ -209,7 +209,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
 
     best_path = out / "model.keras"
     best_model = keras.saving.load_model(best_path) if best_path.exists() else net
-    probs = best_model.predict(val_ds.x.astype(np.float32) / 255.0, batch_size=256, verbose=0)
+    probs = best_model.predict(xv, batch_size=256, verbose=0)
     metrics = {"model": str(best_path), "data": str(val_ds.source), "arch": cfg.arch,
                "params": int(best_model.count_params()), "macs": archs.macs(best_model),
                **summarize(val_ds.y, probs, labels)}
