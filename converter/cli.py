@@ -57,6 +57,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=12, help="early stopping patience in epochs (default 12)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out that already holds a run (its model is replaced)")
     p.add_argument("--quiet", action="store_true", help="one log line per epoch instead of progress bars")
     p.set_defaults(func=_train)
 
@@ -71,7 +73,7 @@ def _train(args: argparse.Namespace) -> int:
                           weights=args.weights, limit=args.limit, patience=args.patience, resume=args.resume,
                           augment=not args.no_augment, optimizer=args.optimizer,
                           weight_decay=args.weight_decay, erase=args.erase,
-                          init=args.init)
+                          init=args.init, overwrite=args.overwrite)
     except ValueError as e:
         raise UsageError(f"train: {e}") from None
     metrics = train(cfg, progress=not args.quiet)

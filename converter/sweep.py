@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from converter.errors import UsageError
+
 log = logging.getLogger("converter.sweep")
 
 PROBE_EPOCHS = 3
@@ -79,6 +81,10 @@ def _run_all(cmds: dict[str, list[str]], logs: Path, deadline: float) -> dict[st
 
 
 def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: int = 400) -> list[Run]:
+    if (out / "sweep.json").exists() or (out / "probe").exists():
+        raise UsageError(f"{out} already holds a sweep: pass another --out")
+    if budget_s <= 0:
+        raise UsageError(f"budget {budget_s}: give the sweep some seconds")
     t_start = time.time()
     deadline = t_start + budget_s
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +99,8 @@ def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: in
     probe_wall = time.time() - t0
     for r in runs:
         if codes[r.name] != 0:
-            raise RuntimeError(f"probe of {r.name} failed (exit {codes[r.name]}): see {out / 'logs' / (r.name + '.log')}")
+            raise UsageError(f"the probe of {r.name} failed (exit {codes[r.name]}): its log "
+                             f"{out / 'logs' / (r.name + '.log')} says why")
         state = json.loads((out / "probe" / r.name / "state.json").read_text())
         r.seconds_per_epoch = float(state["seconds_last_epoch"])
         r.startup_s = max(0.0, probe_wall - PROBE_EPOCHS * r.seconds_per_epoch)
@@ -137,7 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(str(e))
     if len({r.name for r in runs}) != len(runs):
         p.error("configuration names must differ")
-    sweep(args.data, args.out, runs, args.budget, args.max_epochs)
+    from converter.data import DataError
+
+    try:
+        sweep(args.data, args.out, runs, args.budget, args.max_epochs)
+    except (UsageError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the runs' best models so far stay in their folders", file=sys.stderr)
+        return 130
     return 0
 
 

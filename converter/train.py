@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from converter import archs, data as fer
+from converter.errors import UsageError
 from converter.metrics import summarize
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class TrainConfig:
     optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9)
     erase: float = 0.0  # random erasing: highest probability of erasing a patch of a face
     init: str | None = None  # start from this trained network (.keras) instead of random weights
+    overwrite: bool = False  # start afresh in an --out that already holds a run
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"erase {self.erase}: a probability from 0 to 1")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"lr {self.lr} must be above 0 and weight decay {self.weight_decay} not below 0")
 
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -89,11 +93,11 @@ def _initial(keras: Any, cfg: TrainConfig, n: int, kwargs: dict[str, Any]) -> An
     if not cfg.init:
         return archs.build(cfg.arch, n, **kwargs)
     if not Path(cfg.init).is_file():
-        raise fer.DataError(f"--init {cfg.init}: no such file; pass a .keras model that train wrote")
+        raise UsageError(f"--init {cfg.init}: no such file; pass a .keras model that train wrote")
     net = keras.saving.load_model(cfg.init)
     want = (48, 48, kwargs["input_shape"][-1])
     if tuple(net.input_shape[1:]) != want or net.output_shape[-1] != n:
-        raise fer.DataError(f"--init {cfg.init}: takes {tuple(net.input_shape[1:])} and gives "
+        raise UsageError(f"--init {cfg.init}: takes {tuple(net.input_shape[1:])} and gives "
                             f"{net.output_shape[-1]} classes; this run needs {want} and {n}")
     log.info("fine-tuning %s from %s", net.name, cfg.init)
     return net
@@ -121,8 +125,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     import keras
 
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     state_file = out / "state.json"
+    if state_file.exists() and not (cfg.resume or cfg.overwrite):
+        done = json.loads(state_file.read_text()).get("epoch", "?")
+        raise UsageError(f"{out} already holds a run ({done} epochs trained): continue it with --resume, "
+                         f"start it again with --overwrite, or pass another --out")
+    out.mkdir(parents=True, exist_ok=True)
     channels = archs.CHANNELS[cfg.arch]
     train_ds = fer.load(cfg.data, "train", channels=channels, progress=progress)
     val_ds = fer.load(cfg.data, "val", channels=channels, labels=train_ds.labels, progress=progress)
@@ -141,12 +149,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     if cfg.resume and state_file.exists() and (out / "checkpoint.keras").exists():
         state = json.loads(state_file.read_text())
         if state.get("config", {}).get("arch") != cfg.arch:
-            raise ValueError(f"{out} holds a {state['config'].get('arch')} run; resume it with that --arch")
+            raise UsageError(f"{out} holds a {state['config'].get('arch')} run; resume it with that --arch")
         from converter import augment  # noqa: F401  (registers RandomAffine for loading)
 
         trainer = keras.saving.load_model(out / "checkpoint.keras")
         if trainer.name != "trainer":
-            raise fer.DataError(f"{out / 'checkpoint.keras'} is a bare network from an older version of this "
+            raise UsageError(f"{out / 'checkpoint.keras'} is a bare network from an older version of this "
                                 f"command, not a training checkpoint: continue from it with --init "
                                 f"{out / 'checkpoint.keras'} and a new --out")
         net = trainer.layers[-1]

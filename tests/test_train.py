@@ -44,6 +44,11 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
                      "--batch-size", "8", "--resume", "--quiet")
     assert rc == 0, err
     assert json.loads((out / "state.json").read_text())["epoch"] == 7
+    # Training afresh into a finished run would replace its model: refused unless asked for.
+    before = (out / "model.keras").read_bytes()
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", out, "--epochs", "1", "--width", "8", "--quiet")
+    assert rc == 2 and "--resume" in err and "--overwrite" in err
+    assert (out / "model.keras").read_bytes() == before
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 7
 
     # --init fine-tunes the trained network with a new schedule; it keeps what it learned.
@@ -88,6 +93,8 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
 def test_train_refuses_bad_options(tmp_path, tiny_fer, capsys):
     rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--erase", "1.5")
     assert rc == 2 and "erase" in err
+    rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--lr", "0")
+    assert rc == 2 and "lr" in err
     rc, _, err = run(capsys, "train", "--data", tiny_fer, "--out", tmp_path / "r", "--init", tmp_path / "none.keras")
     assert rc == 2 and "--init" in err and "none.keras" in err
     rgb = archs.edgenet(input_shape=(48, 48, 3), width=8)  # a network that takes color: not this gray run
@@ -137,6 +144,10 @@ def test_sweep_sizes_runs_to_the_budget(tmp_path, tiny_fer):
     assert (tmp_path / "sw" / "tiny" / "model.keras").is_file()
     with pytest.raises(ValueError, match="NAME"):
         sweep.parse_config("--width 8")
+    with pytest.raises(sweep.UsageError, match="another --out"):  # a second sweep keeps the first
+        sweep.sweep(str(tiny_fer), tmp_path / "sw", runs, budget_s=400, max_epochs=3)
+    assert sweep.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "sw2"), "--budget", "60",
+                       "a: --width 8"]) == 2
 
 
 def test_class_weights_favour_rare_classes_and_average_one():
