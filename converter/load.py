@@ -29,6 +29,9 @@ from edge.bundle import file_sha256
 
 log = logging.getLogger(__name__)
 
+#: The name ``converter.train`` gives its checkpoints (network + augmentation + optimizer): not for conversion.
+TRAINING_CHECKPOINT = "trainer"
+
 JSON_EXTS = (".json",)
 H5_EXTS = (".h5", ".hdf5")
 KERAS_EXTS = (".keras",)
@@ -162,9 +165,13 @@ def _keras_archive(path: Path, wpath: Path | None) -> SourceModel:
     try:
         with zipfile.ZipFile(path) as z:
             meta = json.loads(z.read("metadata.json")) if "metadata.json" in z.namelist() else {}
+            config = json.loads(z.read("config.json")) if "config.json" in z.namelist() else {}
     except (zipfile.BadZipFile, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{path} is not a .keras archive ({first_line(e)}): copy it again or save it "
                          f"with model.save('model.keras')") from None
+    if isinstance(config, dict) and config.get("config", {}).get("name") == TRAINING_CHECKPOINT:
+        raise ModelError(f"{path} is a training checkpoint (the network inside its augmentation, with the "
+                         f"optimizer): convert the run's model.keras instead")
     k = _keras_module(str(meta.get("keras_version", "3")))
     try:
         model = (k.saving.load_model(path, compile=False) if k.__name__ == "keras"

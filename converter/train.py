@@ -28,6 +28,7 @@ import numpy as np
 
 from converter import archs, data as fer
 from converter.errors import UsageError
+from converter.load import TRAINING_CHECKPOINT
 from converter.metrics import summarize
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _trainer(keras: Any, net: Any, cfg: TrainConfig) -> Any:
     x = inp
     for layer in augment.layers(cfg.seed, cfg.erase) if cfg.augment else []:
         x = layer(x)
-    return keras.Model(inp, net(x), name="trainer")
+    return keras.Model(inp, net(x), name=TRAINING_CHECKPOINT)
 
 
 def _initial(keras: Any, cfg: TrainConfig, n: int, kwargs: dict[str, Any]) -> Any:
@@ -153,7 +154,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         from converter import augment  # noqa: F401  (registers RandomAffine for loading)
 
         trainer = keras.saving.load_model(out / "checkpoint.keras")
-        if trainer.name != "trainer":
+        if trainer.name != TRAINING_CHECKPOINT:
             raise UsageError(f"{out / 'checkpoint.keras'} is a bare network from an older version of this "
                                 f"command, not a training checkpoint: continue from it with --init "
                                 f"{out / 'checkpoint.keras'} and a new --out")

@@ -58,6 +58,9 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     assert rc == 0, err
     assert json.loads((tuned / "metrics.json").read_text())["accuracy"] > 0.3
 
+    rc, _, err = run(capsys, "convert", out / "checkpoint.keras", "--out", tmp_path / "ck", "--verify", tiny_fer / "val")
+    assert rc == 2 and "model.keras instead" in err and not (tmp_path / "ck").exists()
+
     bundle = tmp_path / "bundle"
     rc, _, err = run(capsys, "convert", out / "model.keras", "--out", bundle, "--calibration", tiny_fer / "train",
                      "--verify", tiny_fer / "val", "--force")
