@@ -117,7 +117,8 @@ def _run(cfg) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
-        run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source)
+        # Under systemd a missing camera is waited for (READY, watchdog, STATUS); by hand it is exit 2.
+        run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source, wait_for_camera=hooks.notifier.enabled)
     except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError) as e:
         hooks.status(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)

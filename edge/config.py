@@ -39,7 +39,9 @@ class ConfigError(ValueError):
 class OutputConfig:
     headless: bool = True  # draw nothing (the default for a service); --display opens the overlay
     record: str = ""  # write the annotated video here (.mp4)
-    events: str = ""  # JSON-lines event file ("-" for stdout)
+    events: str = ""  # JSON-lines event file ("-" for stdout), appended to across runs
+    events_max_mb: float = 5.0  # rotate the events file at this size (MB): events.jsonl.1, .2 (0: never)
+    events_keep: int = 2  # rotated events files kept
     events_frames: bool = False  # also one event per frame: faces, probabilities, stage timings
     log_every: float = 10.0  # seconds of frame time between progress log lines (0: never)
     max_frames: int = 0  # stop after this many frames (0: no limit)
@@ -47,6 +49,10 @@ class OutputConfig:
     def __post_init__(self) -> None:
         if self.max_frames < 0:
             raise ValueError(f"'max_frames' must be 0 (no limit) or more, got {self.max_frames}")
+        if not 0 <= self.events_max_mb <= 10_000:
+            raise ValueError(f"'events_max_mb' must be between 0 (never rotate) and 10000 MB, got {self.events_max_mb}")
+        if not 0 <= self.events_keep <= 100:
+            raise ValueError(f"'events_keep' must be between 0 and 100 files, got {self.events_keep}")
         if not self.log_every >= 0:
             raise ValueError(f"'log_every' must be 0 (never) or more seconds, got {self.log_every}")
 

@@ -74,7 +74,8 @@ class Pipeline:
         self.finder = FaceFinder(cfg.detect)
         self.moods = MoodFilter(cfg.mood, self.bundle.labels)
         self.idle = IdleWatch(cfg.music.idle_after)
-        self.events = EventLog(cfg.output.events or None)
+        self.events = EventLog(cfg.output.events or None, max_bytes=int(cfg.output.events_max_mb * 1024 * 1024),
+                               keep=cfg.output.events_keep)
         # The recommender picks songs (labels, features, feedback); it analyses songs on its own thread.
         self.recommender = Recommender.from_config(cfg.music) if cfg.music.enabled else None
         self.player = Player(cfg.music, picker=self.recommender, on_song=self._on_song,
@@ -166,20 +167,29 @@ class Pipeline:
 
 def run(cfg: Config, stop: threading.Event | None = None,
         on_frame: Callable[[Frame], None] | None = None,
-        on_source: Callable[[str, str], None] | None = None) -> RunStats:
+        on_source: Callable[[str, str], None] | None = None, *, wait_for_camera: bool = False) -> RunStats:
     """Run until the source ends, ``stop`` is set, or ``output.max_frames`` frames were processed.
 
     Start-up errors (a bad model, songs folder or source) raise before any frame is read.
     ``on_frame`` is called after each processed frame (the service's watchdog hangs off it);
     ``on_source(event, message)`` hears a live camera's "lost" / "waiting" / "back" (edge.sources.resilient).
+    ``wait_for_camera`` (a service): a camera absent at start or lost is waited for, never an error;
+    meanwhile the music follows ``music.idle`` as for an empty room.
     """
     stop = stop or threading.Event()
     started = time.perf_counter()
     pipe = Pipeline(cfg)
     stats, every = pipe.stats, cfg.output.log_every
     first = last_log = None
+
+    def source_state(event: str, message: str) -> None:
+        if event == "lost":
+            pipe.player.idle()  # no camera, nobody seen: the idle policy holds until frames come back
+        if on_source is not None:
+            on_source(event, message)
+
     try:
-        source = open_source(cfg.source, stop=stop, on_state=on_source)
+        source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
         pipe.open_outputs(source.fps)
