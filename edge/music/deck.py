@@ -176,12 +176,12 @@ class Deck:
         """Close the output now (no fade); a later ``tick`` reopens it."""
         output, self.output, self.open = self.output, None, False
         self.fade_until = None
-        self._set_current(None, None)
         if output is not None:
             try:
                 output.close()
             except Exception as e:  # a dead device may fail to close; it is dropped either way
                 log.warning("closing the audio output failed: %s", e)
+        self._set_current(None, None)  # and silent: once the device is really closed
 
     # -- helpers -----------------------------------------------------------------------------------
 
