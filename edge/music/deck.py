@@ -92,6 +92,12 @@ class Deck:
     def tick(self, now: float) -> None:
         if not self.open and (now < self.next_open or not self._open(now)):
             return
+        try:
+            self._tick(now)
+        except OutputError as e:  # any call to a device or server that went away
+            self._lost(now, str(e))
+
+    def _tick(self, now: float) -> None:
         if not self.output.alive():
             self._lost(now, "the device went away")
             return
