@@ -244,3 +244,47 @@ def test_the_16s_happy_surprise_clip_gives_the_same_events_unpaced_and_realtime(
     # The recommender's exploration noise is unseeded here: the same moods and times, each song of its mood.
     strip = lambda ev: [{k: v for k, v in e.items() if k != "path"} for e in ev]  # noqa: E731
     assert strip(paced) == strip(fast)
+
+
+def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplog):
+    """A dead music player stops the loop's watchdog pings, so systemd restarts the service."""
+    import socket
+
+    from edge.music.config import MusicConfig
+    from edge.music.outputs import OutputError
+    from edge.music.player import Player
+    from edge.service import Notifier, ServiceHooks
+
+    class Broken:
+        name = "broken"
+
+        def open(self):
+            raise RuntimeError("a bug in the output")
+
+    class Nothing:
+        def next(self, mood, point=None):
+            return None
+
+        def discard(self, path):
+            pass
+
+    assert not issubclass(RuntimeError, OutputError)  # an unexpected error, not a missing device
+    player = Player(MusicConfig(), Nothing(), output=Broken, restart_s=1.0)
+    for second in range(Player.MAX_DEATHS):  # on the player's own (injected) time: 5 deaths in 5 s
+        player.step(float(second) + 1.0)
+    assert not player.alive() and player.restarts == Player.MAX_DEATHS
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        hooks = ServiceHooks(Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}))
+        cfg = configs.load(None, {"source.spec": str(blank_video), "music.songs": str(SONGS)})
+        run(cfg, on_frame=hooks.on_frame, pipeline=lambda cfg: Pipeline(cfg, player=player, recommender=Nothing()))
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                break
+    assert hooks.pings == 0 and not any("WATCHDOG=1" in m for m in messages), messages
+    assert any("withholding the watchdog" in r.getMessage() for r in caplog.records)
