@@ -188,7 +188,8 @@ def test_a_bad_music_setting_exits_2_naming_the_key() -> None:
     assert out.returncode == 2 and "music.fade_ms" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("argv", [["--print-config"], ["songs", "like", "happy/skip_along.ogg", "--state-dir", "{tmp}"]])
+@pytest.mark.parametrize("argv", [["--print-config"],
+                                  ["songs", "like", "happy/skip_along.ogg", "--state-dir", "{tmp}"]])
 def test_config_and_the_songs_cli_do_not_load_pygame(argv: list[str], tmp_path: Path) -> None:
     probe = ("import sys, edge.cli; rc = edge.cli.main(sys.argv[1:]); "
              "print('PYGAME', 'pygame' in sys.modules, flush=True); sys.exit(rc)")

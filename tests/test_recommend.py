@@ -15,9 +15,9 @@ import pytest
 
 from edge.music import features as feats
 from edge.music.cli import main as songs_cli
+from edge.music.config import MusicConfig
 from edge.music.feedback import FeedbackStore, state_dir
-from edge.music.library import Library, Picker
-from edge.music.player import MusicConfig, Player
+from edge.music.library import Library
 from edge.music.recommend import UPLIFT_GOAL, Recommender, uplift_target
 from tests.music_synth import write_song
 from tests.test_music import HAPPY_HZ, SAD_HZ, analyse, tone

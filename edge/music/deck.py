@@ -14,6 +14,7 @@ or ``OutputError``) is closed and reopened with the same backoff, and the song i
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -156,7 +157,7 @@ class Deck:
             self.output.set_volume(self.volume)
         except OutputError as e:
             self.next_open = now + self.retry_wait
-            self._once("no-audio", "no audio output (%s): running silent and retrying (after %.1f s, then "
+            once(self._warned, "no-audio", "no audio output (%s): running silent and retrying (after %.1f s, then "
                        "less often); check the speaker/HDMI connection or set music.audio_device",
                        e, self.retry_wait)
             self.retry_wait = min(self.MAX_RETRY_S, self.retry_wait * 2)
@@ -172,11 +173,28 @@ class Deck:
     def _lost(self, now: float, why: str) -> None:
         self.losses += 1
         log.warning("audio output lost (%s): closing it and retrying in %.1f s", why, self.retry_wait)
-        if self.current is not None and self.pending is None:
-            self.pending = (self.song_mood or "", self.current, 0)  # the mood's song resumes
+        self._resume_later()
         self.close()
         self.next_open = now + self.retry_wait
         self.retry_wait = min(self.MAX_RETRY_S, self.retry_wait * 2)
+
+    def restart(self) -> None:
+        """After an unexpected error: close the output; the next ``tick`` reopens it and resumes the song."""
+        self._resume_later()
+        self.close()
+        self.next_open = 0.0
+
+    def fade_and_close(self, ms: int) -> None:
+        """On stop: fade out for ``ms`` (real time: the clock does not matter any more), then close."""
+        try:
+            if self.open and self.output.busy():
+                self.output.fade_out(ms)
+                end = time.monotonic() + ms / 1000 + 0.1
+                while self.output.busy() and time.monotonic() < end:
+                    time.sleep(0.02)
+        except Exception as e:
+            log.warning("fading out on stop failed: %s", e)
+        self.close()
 
     def close(self) -> None:
         """Close the output now (no fade); a later ``tick`` reopens it."""
@@ -191,15 +209,22 @@ class Deck:
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def _resume_later(self) -> None:
+        """The song playing now starts again (from its beginning) once the output is back."""
+        if self.current is not None and self.pending is None:
+            self.pending = (self.song_mood or "", self.current, 0)
+
     def _unplayable(self, path: Path, why: str) -> None:
-        self._once(f"bad:{path}", "skipping %s, it can't be played (%s): replace or delete it", path, why)
+        once(self._warned, f"bad:{path}", "skipping %s, it can't be played (%s): replace or delete it", path, why)
         self.discard(path)
 
     def _set_current(self, path: Path | None, mood: str | None) -> None:
         self.current, self.song_mood = path, mood
         self.on_change()
 
-    def _once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+
+def once(warned: set[str], key: str, message: str, *args: object, exc_info: bool = False) -> None:
+    """Log a warning the first time ``key`` comes up (``warned`` remembers the keys)."""
+    if key not in warned:
+        warned.add(key)
+        log.warning(message, *args, exc_info=exc_info)

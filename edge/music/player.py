@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from edge.music.config import MusicConfig
-from edge.music.deck import Deck
+from edge.music.deck import Deck, once
 from edge.music.outputs import OutputFactory, factory
 from edge.types import UNCERTAIN
 
@@ -51,14 +51,106 @@ class PlayerStatus:
     silent: bool  # no audio output open
 
 
+class Supervisor:
+    """Counts the player thread's failures and its heartbeat; times are seconds of the player's clock."""
+
+    MAX_DEATHS, DEATH_WINDOW_S = 5, 600.0  # that many errors within that many seconds: give up
+    HANG_S = 20.0  # a heartbeat older than this: hung (systemd's WatchdogSec is 30 s)
+
+    def __init__(self, restart_s: float) -> None:
+        self.restart_s = restart_s
+        self.restarts = 0
+        self.failed = False
+        self.beat: float | None = None
+        self._deaths: list[float] = []
+        self._restart_at = 0.0
+
+    def ready(self, now: float) -> bool:
+        """Beat, and say whether the player may work now (not given up, not pausing before a restart)."""
+        self.beat = now
+        return not self.failed and now >= self._restart_at
+
+    def died(self, now: float) -> None:
+        """Log the current exception and schedule the restart, or give up."""
+        self.restarts += 1
+        self._deaths = [d for d in self._deaths if now - d < self.DEATH_WINDOW_S] + [now]
+        n = len(self._deaths)
+        if n >= self.MAX_DEATHS:
+            self.failed = True
+            log.error("music player failed %d times in %.0f s: giving up, so the service's watchdog stops and "
+                      "systemd restarts it", n, self.DEATH_WINDOW_S, exc_info=True)
+        else:
+            log.error("music player failed (%d time%s in %.0f s): restarting it in %.1f s", n, "" if n == 1 else "s",
+                      self.DEATH_WINDOW_S, self.restart_s, exc_info=True)
+        self._restart_at = now + self.restart_s
+
+    def alive(self, now: float) -> bool:
+        return not self.failed and (self.beat is None or now - self.beat <= self.HANG_S)
+
+
+class Chooser:
+    """The mood the player follows, the room's point, and the picks for them; any thread, one lock."""
+
+    def __init__(self, picker: SongPicker | None, on_song: OnSong | None) -> None:
+        self.picker, self.on_song = picker, on_song
+        self.lock = threading.RLock()
+        self.mood: str | None = None
+        self.point: tuple[float, float] | None = None
+        self.warned: set[str] = set()
+
+    def request(self, mood: str, point: tuple[float, float] | None) -> tuple[bool, Path | None]:
+        """(the mood changed, the song decided for it); the picker's errors are logged, never raised."""
+        with self.lock:
+            if point is not None:
+                self.point = (float(point[0]), float(point[1]))
+            if mood == self.mood:
+                return False, None
+            self.mood = mood
+            try:
+                path = self._pick(mood)
+            except Exception:  # the camera loop must carry on: the mood just stays quiet
+                log.exception("picking a song for %s failed", mood)
+                return True, None
+        if path is not None:
+            _call(self.warned, self.on_song, mood, path)
+        return True, path
+
+    def choose(self, cause: str) -> tuple[str, Path] | None:
+        """Another song ("next", "skip", "replace") for the mood followed now; the picker's errors raise."""
+        with self.lock:
+            mood = self.mood
+            path = self._pick(mood) if mood is not None else None
+        if path is None:
+            return None
+        log.debug("chose %s for %s (%s)", path, mood, cause)
+        _call(self.warned, self.on_song, mood, path)
+        return mood, path
+
+    def forget(self) -> bool:
+        """Follow no mood (idle); True if one was followed."""
+        with self.lock:
+            followed, self.mood = self.mood is not None, None
+        return followed
+
+    def discard(self, path: Path) -> None:
+        with self.lock:
+            self.picker.discard(path)
+
+    def _pick(self, mood: str) -> Path | None:
+        path = self.picker.next(mood, point=self.point)
+        if path is None:
+            once(self.warned, f"nothing:{mood}", "no playable songs for mood %r: staying quiet until the mood "
+                  "changes", mood)
+        return path
+
+
 class Player:
     """See the module docstring. Every public method returns at once and is safe from any thread."""
 
     POLL_S = 0.05  # the player thread's tick when no command wakes it
     STOP_FADE_MS = 250
     RESTART_S = 5.0  # pause before the deck restarts after an unexpected error
-    MAX_DEATHS, DEATH_WINDOW_S = 5, 600.0  # that many errors within that many seconds: give up
-    HANG_S = 20.0  # a heartbeat older than this: hung (systemd's WatchdogSec is 30 s)
+    MAX_DEATHS, HANG_S = Supervisor.MAX_DEATHS, Supervisor.HANG_S
 
     def __init__(self, config: MusicConfig = MusicConfig(), picker: SongPicker | None = None,
                  on_song: OnSong | None = None, on_feedback: OnFeedback | None = None, *,
@@ -66,29 +158,21 @@ class Player:
                  shutdown: threading.Event | None = None, retry_s: float = 3.0, restart_s: float = RESTART_S):
         if picker is None and config.enabled:
             raise ValueError("Player needs a picker (e.g. edge.music.recommend.Recommender) when music is enabled")
-        self.config, self.picker = config, picker
-        self.on_song, self.on_feedback = on_song, on_feedback
-        self.restart_s = restart_s
+        self.config, self.on_feedback = config, on_feedback
+        self.chooser = Chooser(picker, on_song)
+        self.supervisor = Supervisor(restart_s)
         self._clock = clock
         self._shutdown = shutdown
         self._commands: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.RLock()  # the wanted state below, and the picker
-        self._mood: str | None = None
-        self._point: tuple[float, float] | None = None
+        self._lock = threading.Lock()  # the state other threads read
         self._volume, self._paused = config.volume, False
         self._current: Path | None = None
         self._silent = True
-        self._beat: float | None = None
-        self._deaths: list[float] = []
-        self._restart_at = 0.0
-        self._failed = False
-        self.restarts = 0
-        self._warned: set[str] = set()
         transition = config.fade_ms if config.transition == "fade" else 0
         self._transition_ms = transition
-        self._deck = Deck(output or factory(config), self._choose, self._discard, volume=config.volume,
+        self._deck = Deck(output or factory(config), self.chooser.choose, self.chooser.discard, volume=config.volume,
                           transition_ms=transition, retry_s=retry_s, on_change=self._mirror)
 
     # -- the public, non-blocking side -------------------------------------------------------------
@@ -97,7 +181,7 @@ class Player:
         """Start the player thread (it opens the output); does nothing when disabled or started."""
         if not self.config.enabled or self._thread is not None:
             return
-        self._beat = self._clock()
+        self.supervisor.beat = self._clock()
         self._thread = threading.Thread(target=self._run, name="music-player", daemon=True)
         self._thread.start()
 
@@ -107,35 +191,20 @@ class Player:
         mood has no songs. ``point`` is the room's (valence, arousal); ``t`` the frame time, for logs."""
         if not self.config.enabled or mood == UNCERTAIN:
             return None
-        with self._lock:
-            if point is not None:
-                self._point = (float(point[0]), float(point[1]))
-            if mood == self._mood:
-                return None
-            self._mood = mood
-            try:
-                path = self._pick(mood)
-            except Exception:  # the camera loop must carry on: the mood just stays quiet
-                log.exception("picking a song for %s failed", mood)
-                path = None
-        if path is None:
-            self._put("quiet", self._transition_ms)
-            return None
-        log.debug("t=%s: chose %s for %s", t, path, mood)
-        self._put("play", mood, path)
-        self._call(self.on_song, mood, path)
+        changed, path = self.chooser.request(mood, point)
+        if changed:
+            log.debug("t=%s: chose %s for %s", t, path, mood)
+            if path is None:
+                self._put("quiet", self._transition_ms)
+            else:
+                self._put("play", mood, path)
         return path
 
     def idle(self) -> None:
         """Nobody is seen: fade to quiet if ``config.idle == "fade"``, else keep playing."""
-        if self.config.idle != "fade":
-            return
-        with self._lock:
-            if self._mood is None:
-                return
-            self._mood = None
-        log.info("nobody seen: fading the music out")
-        self._put("quiet", self.config.fade_ms)
+        if self.config.idle == "fade" and self.chooser.forget():
+            log.info("nobody seen: fading the music out")
+            self._put("quiet", self.config.fade_ms)
 
     def like(self) -> None:
         """The user likes the current song (passed to ``on_feedback``)."""
@@ -176,15 +245,17 @@ class Player:
 
     def status(self) -> PlayerStatus:
         with self._lock:
-            return PlayerStatus(self._current, self._mood, self._volume, self._paused, self._silent)
+            return PlayerStatus(self._current, self.chooser.mood, self._volume, self._paused, self._silent)
 
     def alive(self, now: float | None = None) -> bool:
         """False once the player gave up, or while its thread has not ticked for ``HANG_S``."""
-        if self._failed:
-            return False
-        if self._thread is None or self._beat is None:
+        if self._thread is None and not self.supervisor.failed:
             return True
-        return (self._clock() if now is None else now) - self._beat <= self.HANG_S
+        return self.supervisor.alive(self._clock() if now is None else now)
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.restarts
 
     def settle(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until the last decision is playing; True if it is, or silent."""
@@ -205,34 +276,23 @@ class Player:
                 log.warning("music player thread did not stop within %.1f s", timeout)
             self._thread = None
 
-    def __enter__(self) -> Player:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- the player thread -------------------------------------------------------------------------
 
     def step(self, now: float) -> None:
         """Handle the queued commands, then let time pass to ``now``: one turn of the player thread."""
-        self._beat = now
-        if self._failed:
-            while not self._commands.empty():  # nobody plays them: don't let them pile up
-                self._commands.get_nowait()
-            return
-        if now < self._restart_at:
+        if not self.supervisor.ready(now):
+            if self.supervisor.failed:  # nobody plays them: don't let them pile up
+                while not self._commands.empty():
+                    self._commands.get_nowait()
             return
         try:
-            while True:
-                try:
-                    command, *args = self._commands.get_nowait()
-                except queue.Empty:
-                    break
+            while not self._commands.empty():
+                command, *args = self._commands.get_nowait()
                 self._handle(command, args, now)
             self._deck.tick(now)
         except Exception:
-            self._died(now)
+            self.supervisor.died(now)
+            self._deck.restart()
 
     def _run(self) -> None:
         try:
@@ -241,7 +301,7 @@ class Player:
                 self._wake.wait(self.POLL_S)
                 self._wake.clear()
         finally:
-            self._close_output()
+            self._deck.fade_and_close(self.STOP_FADE_MS)
 
     def _handle(self, command: str, args: list, now: float) -> None:
         deck = self._deck
@@ -254,38 +314,9 @@ class Player:
         elif command == "pause":
             deck.pause(args[0])
         elif command == "feedback" and deck.current is not None and deck.song_mood:
-            self._call(self.on_feedback, args[0], deck.song_mood, deck.current)
+            _call(self.chooser.warned, self.on_feedback, args[0], deck.song_mood, deck.current)
             if args[0] == "skip":
                 deck.skip(now)
-
-    def _died(self, now: float) -> None:
-        self.restarts += 1
-        self._deaths = [d for d in self._deaths if now - d < self.DEATH_WINDOW_S] + [now]
-        if len(self._deaths) >= self.MAX_DEATHS:
-            self._failed = True
-            log.error("music player failed %d times in %.0f s: giving up, so the service's watchdog stops and "
-                      "systemd restarts it", len(self._deaths), self.DEATH_WINDOW_S, exc_info=True)
-        else:
-            log.error("music player failed (%d time%s in %.0f s): restarting it in %.1f s", len(self._deaths),
-                      "" if len(self._deaths) == 1 else "s", self.DEATH_WINDOW_S, self.restart_s, exc_info=True)
-        deck = self._deck
-        if deck.current is not None and deck.pending is None:
-            deck.pending = (deck.song_mood or "", deck.current, 0)  # the mood's song resumes on restart
-        deck.close()
-        deck.next_open = 0.0
-        self._restart_at = now + self.restart_s
-
-    def _close_output(self) -> None:
-        deck = self._deck
-        try:
-            if deck.open and deck.output.busy():
-                deck.output.fade_out(self.STOP_FADE_MS)
-                end = time.monotonic() + self.STOP_FADE_MS / 1000 + 0.1
-                while deck.output.busy() and time.monotonic() < end:
-                    time.sleep(0.02)
-        except Exception as e:
-            log.warning("fading out on stop failed: %s", e)
-        deck.close()
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or (self._shutdown is not None and self._shutdown.is_set())
@@ -296,42 +327,17 @@ class Player:
         self._commands.put(command)
         self._wake.set()
 
-    def _pick(self, mood: str) -> Path | None:
-        """Under ``_lock``."""
-        path = self.picker.next(mood, point=self._point)
-        if path is None:
-            self._once(f"nothing:{mood}", "no playable songs for mood %r: staying quiet until the mood changes",
-                       mood)
-        return path
-
-    def _choose(self, cause: str) -> tuple[str, Path] | None:
-        """The deck wants another song ("next", "skip", "replace") for the mood the player follows."""
-        with self._lock:
-            mood = self._mood
-            path = self._pick(mood) if mood is not None else None
-        if path is None:
-            return None
-        log.debug("chose %s for %s (%s)", path, mood, cause)
-        self._call(self.on_song, mood, path)
-        return mood, path
-
-    def _discard(self, path: Path) -> None:
-        with self._lock:
-            self.picker.discard(path)
-
     def _mirror(self) -> None:
         with self._lock:
             self._current, self._silent = self._deck.current, not self._deck.open
 
-    def _call(self, callback: Callable[..., None] | None, *args: object) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:
-            self._once(f"callback:{callback!r}", "music callback %r failed (logged once)", callback, exc_info=True)
 
-    def _once(self, key: str, message: str, *args: object, exc_info: bool = False) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args, exc_info=exc_info)
+
+def _call(warned: set[str], callback: Callable[..., None] | None, *args: object) -> None:
+    """Call a user's callback; its errors are logged (once each), never raised."""
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        once(warned, f"callback:{callback!r}", "music callback %r failed (logged once)", callback, exc_info=True)
