@@ -59,6 +59,7 @@ class World:
         self.plugged = True
         self.bad: set[str] = set()
         self.crash: Exception | None = None
+        self.hung = False  # the device stopped taking audio: the position freezes, "playing" goes on
         self.opens = 0
         self.volume: float | None = None
 
@@ -71,6 +72,8 @@ class ModelOutput:
         self.song: Path | None = None
         self.ends = 0.0
         self.paused_at: float | None = None
+        self.started = 0.0
+        self.frozen: float | None = None
 
     def open(self) -> None:
         if not self.w.plugged:
@@ -83,7 +86,7 @@ class ModelOutput:
         if path.name in self.w.bad:
             raise SongError("not an audio file")
         self.w.played.append((self.w.clock.t, path.name, fade_in_ms))
-        self.song, self.ends = path, self.w.clock.t + self.w.length
+        self.song, self.ends, self.started = path, self.w.clock.t + self.w.length, self.w.clock.t
 
     def fade_out(self, ms: int) -> None:
         self.ends = min(self.ends, self.w.clock.t + ms / 1000)
@@ -105,7 +108,13 @@ class ModelOutput:
         return self.song is not None and self.paused_at is None and self.w.clock.t < self.ends
 
     def position(self) -> float | None:
-        return None
+        if self.song is None:
+            return None
+        if self.w.hung:
+            self.frozen = self.frozen if self.frozen is not None else self.w.clock.t - self.started
+            self.ends = self.w.clock.t + 1.0  # it never ends
+            return self.frozen
+        return self.w.clock.t - self.started
 
     def alive(self) -> bool:
         return self.w.plugged
@@ -282,6 +291,23 @@ def test_a_device_that_goes_away_is_reopened_and_the_song_resumes(caplog: pytest
     assert len(songs) == 1  # no new decision
     messages = [r.getMessage() for r in caplog.records]
     assert any("audio output lost" in m for m in messages) and any("audio output back" in m for m in messages)
+
+
+def test_a_device_that_hangs_is_noticed_by_its_position(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    player, world, _, _, _ = make(clock)
+    player.request("happy")
+    run_until(player, clock, 2.0)
+    world.hung = True  # e.g. an ALSA write that never returns: still "playing", the position stuck
+    with caplog.at_level(logging.WARNING):
+        run_until(player, clock, 7.0)
+        assert not player.silent  # 5 s of a frozen position is allowed
+        run_until(player, clock, 7.2)
+        assert player.silent
+    assert any("position stopped moving" in r.getMessage() for r in caplog.records)
+    world.hung = False
+    run_until(player, clock, 10.3)  # reopened 3 s later, the song starts again
+    assert not player.silent and world.played[-1][1] == "h1.ogg" and len(world.played) == 2
 
 
 def test_an_unexpected_error_restarts_the_player_then_it_gives_up(caplog: pytest.LogCaptureFixture) -> None:

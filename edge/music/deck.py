@@ -31,6 +31,7 @@ class Deck:
     FADE_MARGIN_S = 0.2  # a fade-out is over this long after its nominal end, busy or not
     MIN_PLAY_S = 0.2  # a song that "ends" sooner than this is treated as unplayable
     SKIP_FADE_MS = 300
+    STALL_S = 5.0  # a playing song whose position does not move for this long: the device hangs
 
     def __init__(self, make_output: OutputFactory, choose: Choose, discard: Callable[[Path], None], *,
                  volume: float, transition_ms: int, retry_s: float,
@@ -54,6 +55,7 @@ class Deck:
         self.paused = False
         self.stay_quiet = False  # idle, or nothing playable for the mood: no next song until a new command
         self.losses = 0
+        self.stall = StallWatch(self.STALL_S)
         self._warned: set[str] = set()
 
     # -- commands ----------------------------------------------------------------------------------
@@ -109,6 +111,8 @@ class Deck:
             self.fade_until = None
             self._set_current(None, None)
         if self.paused or self.output.busy():
+            if self.stall.update(now, None if self.paused else self.output.position()):
+                self._lost(now, f"the playback position stopped moving for {self.stall.after:.0f} s")
             return
         if self.current is not None:  # it ended by itself
             if now - self.started < self.MIN_PLAY_S:
@@ -221,6 +225,21 @@ class Deck:
     def _set_current(self, path: Path | None, mood: str | None) -> None:
         self.current, self.song_mood = path, mood
         self.on_change()
+
+
+class StallWatch:
+    """True once a playing song's position (seconds) has not moved for ``after`` seconds of ``now``."""
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self._last: tuple[float, float] | None = None  # (position, since)
+
+    def update(self, now: float, position: float | None) -> bool:
+        """Feed every tick while playing; ``position`` None (paused, unknown) starts afresh."""
+        if position is None or self._last is None or position != self._last[0]:
+            self._last = None if position is None else (position, now)
+            return False
+        return now - self._last[1] > self.after
 
 
 def once(warned: set[str], key: str, message: str, *args: object, exc_info: bool = False) -> None:
