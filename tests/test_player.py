@@ -345,20 +345,23 @@ def test_deaths_spread_over_time_never_give_up() -> None:
     assert player.restarts == 30
 
 
-def test_a_picker_that_fails_on_the_player_thread_restarts_it() -> None:
+def test_a_picker_that_fails_restarts_the_player_thread_but_never_the_loop() -> None:
     class Failing(RoundRobin):
         def next(self, mood, point=None):
-            if mood == "sad":
+            if mood == "sad" or any(m == "happy" for m, _ in self.calls):
+                self.calls.append((mood, point))
                 raise RuntimeError("ranking bug")
             return super().next(mood, point)
 
     clock = Clock()
-    player, _, _, _, _ = make(clock, picker=Failing())
+    player, world, picker, _, _ = make(clock, picker=Failing())
     assert player.request("sad") is None  # on the camera loop's thread: logged, never raised
-    player.request("happy")
-    world_length = 10.0
-    run_until(player, clock, world_length + 1.0)
-    assert player.restarts == 0 and player.current() is not None
+    assert player.request("happy") == Path("happy/h1.ogg")  # the first pick works ...
+    run_until(player, clock, 11.0)
+    assert player.restarts == 1 and player.current() is None  # ... the next, when h1 ended at 10 s, fails
+    run_until(player, clock, 60.0)  # each restart asks again: it keeps failing, so the player gives up
+    assert player.restarts == Player.MAX_DEATHS and not player.alive(clock.t)
+    assert [n for _, n, _ in world.played] == ["h1.ogg"]
 
 
 def test_a_hung_player_is_not_alive() -> None:

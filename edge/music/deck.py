@@ -55,6 +55,7 @@ class Deck:
         self.paused = False
         self.stay_quiet = False  # idle, or nothing playable for the mood: no next song until a new command
         self.losses = 0
+        self.want_next = False  # after a restart: pick the next song though none ended
         self.stall = StallWatch(self.STALL_S)
         self._warned: set[str] = set()
 
@@ -114,14 +115,15 @@ class Deck:
             if self.stall.update(now, None if self.paused else self.output.position()):
                 self._lost(now, f"the playback position stopped moving for {self.stall.after:.0f} s")
             return
+        ended, self.want_next = self.current is not None or self.want_next, False
         if self.current is not None:  # it ended by itself
             if now - self.started < self.MIN_PLAY_S:
                 self._unplayable(self.current, "it stopped as soon as it started")
             self._set_current(None, None)
-            if self.pending is None and not self.stay_quiet:
-                choice = self.choose("next")
-                self.pending = (*choice, 0) if choice else None
-                self.stay_quiet = choice is None
+        if ended and self.pending is None and not self.stay_quiet:  # the mood goes on
+            choice = self.choose("next")
+            self.pending = (*choice, 0) if choice else None
+            self.stay_quiet = choice is None
         if self.pending is not None:
             self._start(now)
 
@@ -185,6 +187,7 @@ class Deck:
     def restart(self) -> None:
         """After an unexpected error: close the output; the next ``tick`` reopens it and resumes the song."""
         self._resume_later()
+        self.want_next = self.pending is None  # nothing to resume: the next song of the mood
         self.close()
         self.next_open = 0.0
 
