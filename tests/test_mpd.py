@@ -55,19 +55,17 @@ def wait_for(condition, limit: float = 15.0, what: str = ""):
     raise AssertionError(f"timed out after {limit} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A running mpd: (music folder, socket path, port); stopped afterwards."""
-    root = tmp_path_factory.mktemp("mpd")
-    music = root / "music"
-    for mood, names in SONGS.items():
-        for i, name in enumerate(names):
-            write_song(music / mood / name, "bright" if mood == "happy" else "gloomy", seconds=4.0, seed=i)
-    sock, port = root / "mpd.sock", free_port()
+def start_mpd(root: Path, port: int) -> subprocess.Popen:
+    """mpd on ``root``/music (made once), a socket ``root``/mpd.sock and ``port``; returns once it is
+    serving and has scanned the songs."""
+    music, sock = root / "music", root / "mpd.sock"
+    if not music.exists():
+        for mood, names in SONGS.items():
+            for i, name in enumerate(names):
+                write_song(music / mood / name, "bright" if mood == "happy" else "gloomy", seconds=4.0, seed=i)
     conf = root / "mpd.conf"
     conf.write_text(f'''music_directory "{music}"
 db_file "{root}/mpd.db"
-state_file "{root}/state"
 log_file "{root}/mpd.log"
 bind_to_address "{sock}"
 bind_to_address "127.0.0.1"
@@ -79,21 +77,38 @@ audio_output {{
     mixer_type "software"
 }}
 ''')
-    proc = subprocess.Popen([str(MPD_BIN), "--no-daemon", "--stderr", str(conf)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(MPD_BIN), "--no-daemon", "--stderr", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         client = mpd.MPDClient()
         client.timeout = 5
         wait_for(lambda: _connects(client, str(sock)), what="mpd's socket")
-        wait_for(lambda: int(client.stats()["songs"]) == 4, what="mpd's first database scan")
+        wait_for(lambda: int(client.stats()["songs"]) == 4, what="mpd's database scan")
         client.disconnect()
-        yield music, sock, port
+    except BaseException:
+        stop_mpd(proc)
+        raise
+    return proc
+
+
+def stop_mpd(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A running mpd: (music folder, socket path, port); stopped afterwards."""
+    root, port = tmp_path_factory.mktemp("mpd"), free_port()
+    proc = start_mpd(root, port)
+    try:
+        yield root / "music", root / "mpd.sock", port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_mpd(proc)
 
 
 def _connects(client, where: str) -> bool:
@@ -176,3 +191,28 @@ def test_a_song_outside_mpds_music_directory_is_discarded_with_what_to_do(server
     player.stop()
     assert picker.discarded
     assert any("outside MPD's music directory" in r.getMessage() for r in caplog.records)
+
+
+def test_a_restarted_mpd_is_reconnected_and_the_song_resumes(tmp_path, caplog) -> None:
+    port = free_port()
+    proc = start_mpd(tmp_path, port)
+    sock, music = tmp_path / "mpd.sock", tmp_path / "music"
+    player = Player(MusicConfig(output="mpd", mpd_host=str(sock)), Folders(music), retry_s=0.2)
+    player.start()
+    try:
+        player.request("sad")
+        watch = _watch(str(sock))
+        wait_for(lambda: _playing(watch) == "sad/c.ogg", what="sad/c.ogg playing")
+        watch.disconnect()
+        stop_mpd(proc)  # MPD restarts (an upgrade, a crash)
+        wait_for(lambda: player.silent, what="the player noticing")
+        proc = start_mpd(tmp_path, port)
+        watch = _watch(str(sock))
+        wait_for(lambda: _playing(watch) == "sad/c.ogg", what="sad/c.ogg playing again")  # (no state_file)
+        assert not player.silent
+        watch.disconnect()
+    finally:
+        player.stop()
+        stop_mpd(proc)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("audio output lost" in m for m in messages) and any("audio output back" in m for m in messages)

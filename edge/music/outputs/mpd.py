@@ -44,6 +44,7 @@ class MpdOutput:
         self.root: Path | None = None
         self._client: mpd.MPDClient | None = None
         self._id: str | None = None
+        self._status: dict | None = None  # MPD's status, read once a tick (by alive) and after each change
         self._warned: set[str] = set()
 
     @property
@@ -126,19 +127,25 @@ class MpdOutput:
         self._call("pause", 0)
 
     def busy(self) -> bool:
-        status = self._call("status")
+        status = self._state()
         return status.get("state") == "play" and status.get("songid") == self._id
 
     def position(self) -> float | None:
-        elapsed = self._call("status").get("elapsed")
+        elapsed = self._state().get("elapsed")
         return float(elapsed) if elapsed is not None else None
 
     def alive(self) -> bool:
+        """Reads MPD's status (the player calls this first on every tick; busy/position reuse it)."""
         try:
-            self._call("ping")
+            self._status = self._call("status")
         except OutputError:
             return False
         return True
+
+    def _state(self) -> dict:
+        if self._status is None:
+            self._status = self._call("status")
+        return self._status
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -155,6 +162,8 @@ class MpdOutput:
             pass
 
     def _call(self, command: str, *args: object):
+        if command != "status":
+            self._status = None  # it may change what status says
         if self._client is None:
             raise OutputError(f"not connected to MPD at {self.where}")
         try:
