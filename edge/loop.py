@@ -29,7 +29,7 @@ from edge.music.idle import IdleWatch
 from edge.music.player import Player, SongPicker
 from edge.overlay import Recorder, Window, draw
 from edge.sources import as_bgr8, open_source
-from edge.types import UNCERTAIN, Frame
+from edge.types import UNCERTAIN, Frame, Mood
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Pipeline:
                  finder: FaceFinder | None = None, moods: MoodFilter | None = None, events: EventLog | None = None,
                  recommender: SongPicker | None = None, player: Player | None = None,
                  music_output: outputs.OutputFactory | None = None) -> None:
+        self._started = time.perf_counter()
         self.cfg = cfg
         self.bundle = bundle or bundles.load(cfg.classify.model_path)
         self.classifier = classifier or Classifier(self.bundle, threads=cfg.classify.threads,
@@ -171,13 +172,7 @@ class Pipeline:
         mood = self.moods.update(frame.t, faces, emotions)
         self.t = frame.t
         if self.moods.last_change:
-            self.stats.moods += 1
-            self.events.write("mood", frame.t, mood=mood.label, confidence=round(mood.confidence, 3),
-                              faces=mood.faces, valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
-            log.info("t=%.1fs mood %s (%.2f, %d face%s)", frame.t, mood.label, mood.confidence, mood.faces,
-                     "" if mood.faces == 1 else "s")
-            if mood.label != UNCERTAIN:  # the song event, if any, is written now (on_song), at frame.t
-                self.player.request(mood.label, point=(mood.valence, mood.arousal), t=frame.t)
+            self._mood_changed(frame.t, mood)
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
         timer.lap("mood")
@@ -195,10 +190,23 @@ class Pipeline:
                               faces=[{"box": list(f.box), "track": f.track_id, "probs": e.as_dict()}
                                      for f, e in zip(faces, emotions)],
                               mood=mood.label, ms={k: round(1000 * v, 2) for k, v in timer.last.items()})
+        self._count_frame()
+
+    def _mood_changed(self, t: float, mood: Mood) -> None:
+        self.stats.moods += 1
+        self.events.write("mood", t, mood=mood.label, confidence=round(mood.confidence, 3), faces=mood.faces,
+                          valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
+        log.info("t=%.1fs mood %s (%.2f, %d face%s)", t, mood.label, mood.confidence, mood.faces,
+                 "" if mood.faces == 1 else "s")
+        if mood.label != UNCERTAIN:  # the song event, if any, is written now (on_song), at frame time t
+            self.player.request(mood.label, point=(mood.valence, mood.arousal), t=t)
+
+    def _count_frame(self) -> None:
         now = time.perf_counter()
         self.stats.frames += 1
         if self._first is None:
             self._first = now
+            self.stats.first_frame_s = now - self._started
         self.stats.seconds = now - self._first
 
     def _keys(self, stop: threading.Event) -> None:
@@ -225,7 +233,6 @@ def run(cfg: Config, stop: threading.Event | None = None,
     starves. ``pipeline`` builds the stages (tests pass their own).
     """
     stop = stop or threading.Event()
-    started = time.perf_counter()
     pipe = pipeline(cfg)
     stats, every = pipe.stats, cfg.output.log_every
     last_log = None
@@ -245,8 +252,6 @@ def run(cfg: Config, stop: threading.Event | None = None,
             pipe.timer.start()
             for frame in source:
                 pipe.step(frame, stop)
-                if stats.frames == 1:
-                    stats.first_frame_s = time.perf_counter() - started
                 if on_frame is not None and pipe.healthy():
                     on_frame(frame)
                 if every and (last_log is None or frame.t - last_log >= every):
