@@ -365,12 +365,28 @@ def test_a_picker_that_fails_restarts_the_player_thread_but_never_the_loop() -> 
 
 
 def test_a_hung_player_is_not_alive() -> None:
+    """The player thread stuck in its output (a read on a dead USB stick): its heartbeat stops."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Hanging(ModelOutput):
+        def open(self) -> None:
+            entered.set()
+            release.wait(30)
+
     clock = Clock()
-    player, _, _, _, _ = make(clock)
-    player._thread = object()  # as if started; the heartbeat is what counts
-    player.step(1.0)
-    assert player.alive(1.0 + Player.HANG_S)
-    assert not player.alive(1.0 + Player.HANG_S + 0.1)
+    clock.t = 100.0
+    world = World(clock)
+    player = Player(MusicConfig(), RoundRobin(), output=lambda: Hanging(world), clock=clock)
+    player.start()
+    try:
+        assert entered.wait(10)
+        assert player.alive(100.0 + Player.HANG_S)
+        assert not player.alive(100.0 + Player.HANG_S + 0.1)
+    finally:
+        release.set()
+        player.stop()
 
 
 def test_disabled_music_needs_no_picker_and_plays_nothing() -> None:

@@ -332,7 +332,6 @@ class Player:
             self._current, self._silent = self._deck.current, not self._deck.open
 
 
-
 def _call(warned: set[str], callback: Callable[..., None] | None, *args: object) -> None:
     """Call a user's callback; its errors are logged (once each), never raised."""
     if callback is None:
