@@ -207,8 +207,10 @@ def test_a_restarted_mpd_is_reconnected_and_the_song_resumes(tmp_path, caplog) -
         stop_mpd(proc)  # MPD restarts (an upgrade, a crash)
         wait_for(lambda: player.silent, what="the player noticing")
         proc = start_mpd(tmp_path, port)
+        serving = time.monotonic()
         watch = _watch(str(sock))
         wait_for(lambda: _playing(watch) == "sad/c.ogg", what="sad/c.ogg playing again")  # (no state_file)
+        print(f"playing again {time.monotonic() - serving:.2f} s after mpd served again")
         assert not player.silent
         watch.disconnect()
     finally:
