@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import math
 import tomllib
 import typing
@@ -26,9 +27,18 @@ from typing import Any, Mapping
 from edge.classify import ClassifyConfig
 from edge.detect import DetectConfig
 from edge.mood import MoodConfig
-from edge.music.player import MusicConfig
+from edge.music.config import MusicConfig  # light: no pygame
 from edge.overlay import OverlayConfig
 from edge.sources import SourceConfig
+
+
+log = logging.getLogger(__name__)
+
+#: Keys that once existed: "section.key" -> what to do instead. Read with a warning, then ignored,
+#: so a config written by an older --print-config still starts.
+RETIRED = {
+    "mood.nobody_after": "the one \"nobody here\" timer is music.idle_after",
+}
 
 
 class ConfigError(ValueError):
@@ -98,6 +108,8 @@ def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = N
             if not isinstance(values, dict):
                 raise ConfigError(f"{where}: '{section}' must be a [{section}] table, got {values!r}")
             for key, value in values.items():
+                if _retired(f"{section}.{key}", where):
+                    continue
                 data.setdefault(section, {})[key] = _coerce(section, key, value, where, from_text=False)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
@@ -110,6 +122,13 @@ def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = N
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{where}: [{name}] {e}") from None
     return Config(**sections)
+
+
+def _retired(dotted: str, where: str) -> bool:
+    if dotted not in RETIRED:
+        return False
+    log.warning("%s: '%s' is no longer used (%s): remove it", where, dotted, RETIRED[dotted])
+    return True
 
 
 def _check_section(section: str, where: str) -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from edge.music import features as feats
 from edge.music.cli import main as songs_cli
+from edge.music.config import MusicConfig
 from edge.music.feedback import FeedbackStore, state_dir
-from edge.music.library import Library, Picker
-from edge.music.player import MusicConfig, Player
+from edge.music.library import Library
 from edge.music.recommend import UPLIFT_GOAL, Recommender, uplift_target
 from tests.music_synth import write_song
 from tests.test_music import HAPPY_HZ, SAD_HZ, analyse, tone
@@ -229,44 +229,7 @@ def test_cli_recommend_like_and_skip(library, tmp_path: Path, capsys) -> None:
 # -- the player with the recommender -----------------------------------------------------------------
 
 
-class _Recording:
-    def __init__(self, paths):
-        self.paths, self.calls = paths, []
-
-    def next(self, mood, point=None):
-        self.calls.append((mood, point))
-        return self.paths[0]
-
-    def discard(self, path):
-        pass
-
-
-class _OldStyle:
-    def __init__(self):
-        self.calls = []
-
-    def next(self, mood):
-        self.calls.append(mood)
-        return None
-
-    def discard(self, path):
-        pass
-
-
-def test_the_player_passes_the_rooms_point_to_the_picker() -> None:
-    picker = _Recording([Path("a.ogg")])
-    player = Player(MusicConfig(), picker=picker)
-    player._handle("mood", ("happy", (0.4, 0.2)))
-    assert player._pick("happy") == Path("a.ogg") and picker.calls == [("happy", (0.4, 0.2))]
-    player._handle("mood", ("happy", (0.6, 0.1)))  # the same mood: no restart, a new point
-    player._handle("mood", ("uncertain", (0.0, 0.0)))  # ignored altogether
-    assert player._mood == "happy" and player._pick("happy") and picker.calls[-1] == ("happy", (0.6, 0.1))
-    old = _OldStyle()
-    player = Player(MusicConfig(), picker=old)
-    player.request("sad", point=(-0.5, -0.2))  # the public side accepts it ...
-    player._handle("mood", ("sad", (-0.5, -0.2)))
-    assert player._pick("sad") is None and old.calls == ["sad"]  # ... and an old picker still works
-    assert Picker(Library("x", {"sad": [Path("s.ogg")]})).next("sad", point=(0.0, 0.0)) == Path("s.ogg")
+# The player's side (the point passed with each pick) is in tests/test_player.py.
 
 
 def test_music_config_checks_the_new_keys() -> None:
