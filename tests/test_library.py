@@ -17,7 +17,9 @@ import soundfile as sf
 from edge.music import features as feats
 from edge.music.cli import main as songs_cli
 from edge.music.library import Library, LibraryError
-from edge.music.recommend import MoodModel, Recommender, cache_path, nearest_mood
+from edge.music.analysis import FeatureCache, cache_path
+from edge.music.rank import MoodModel, nearest_mood
+from edge.music.recommend import Recommender
 from tests.music_synth import KINDS, SR, render, write_song
 
 #: The mood each kind of synthesized song should sound like.
@@ -133,10 +135,10 @@ def test_a_silent_song_has_no_tempo_and_no_mode(tmp_path: Path) -> None:
 
 
 def test_scan_labels_unlabelled_songs_with_the_mood_their_features_imply(mixed: Path, tmp_path: Path) -> None:
-    rec = Recommender(Library.scan(mixed), cache=feats.FeatureCache(tmp_path / "cache.json"))
+    rec = Recommender(Library.scan(mixed), cache=FeatureCache(tmp_path / "cache.json"))
     report = rec.scan()
     assert report.analysed == 13 and report.failed == 0
-    states = {s.path.name: s for s in rec.states()}
+    states = {s.path.name: s for s in rec.analysis.states()}
     for kind, moods in IMPLIED.items():
         if kind == "bright":
             continue  # bright_u.ogg is labelled "surprise" in the manifest
@@ -154,7 +156,7 @@ def test_scan_labels_unlabelled_songs_with_the_mood_their_features_imply(mixed: 
     assert states["calm_u.ogg"].point[1] < states["bright_u.ogg"].point[1]
     assert states["fierce_u.ogg"].point[0] < 0 < states["fierce_u.ogg"].point[1]
     # And the songs play for those moods.
-    assert {s.path.name for s in rec.songs_for("sad")} >= {"gloomy_u.ogg", "gloomy_a.ogg", "one.flac"}
+    assert {s.path.name for s in rec.analysis.songs_for("sad")} >= {"gloomy_u.ogg", "gloomy_a.ogg", "one.flac"}
 
 
 def test_an_unlabelled_library_sorts_itself_out(tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_an_unlabelled_library_sorts_itself_out(tmp_path: Path) -> None:
         write_song(tmp_path / f"{kind}.flac", kind, seed=30 + i, root=62)
     rec = Recommender(Library.scan(tmp_path))
     rec.scan()
-    for s in rec.states():
+    for s in rec.analysis.states():
         assert set(s.moods) <= IMPLIED[s.path.stem], (s.path.name, s.point, s.moods)
 
 
@@ -189,29 +191,29 @@ def test_features_are_cached_by_path_size_and_mtime(tmp_path: Path) -> None:
 
     cache_file = cache_path(root, tmp_path / "state")
     assert cache_file == root / ".moodplayer-features.json"  # beside the library
-    first = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
+    first = Recommender(Library.scan(root), cache=FeatureCache(cache_file), analyse=counting)
     first.scan()
     assert sorted(calls) == ["a.wav", "b.wav"]
     data = json.loads(cache_file.read_text())
     assert data["version"] == feats.VERSION and len(data["songs"]) == 2
     assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]  # written atomically
-    again = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
-    assert again.pending() == [] and again.state(root / "b.wav").mood == first.state(root / "b.wav").mood
+    again = Recommender(Library.scan(root), cache=FeatureCache(cache_file), analyse=counting)
+    assert again.analysis.pending() == [] and again.analysis.state(root / "b.wav").mood == first.analysis.state(root / "b.wav").mood
     again.scan()
     assert len(calls) == 2  # nothing analysed twice
     write_song(root / "b.wav", "bright", seconds=4.5)  # changed: size and mtime differ
-    third = Recommender(Library.scan(root), cache=feats.FeatureCache(cache_file), analyse=counting)
-    assert third.pending() == [root / "b.wav"]
+    third = Recommender(Library.scan(root), cache=FeatureCache(cache_file), analyse=counting)
+    assert third.analysis.pending() == [root / "b.wav"]
     third.scan()
     assert calls[-1] == "b.wav" and len(calls) == 3
 
 
 def test_a_read_only_library_keeps_its_cache_in_the_state_folder(tmp_path: Path, monkeypatch) -> None:
-    from edge.music import recommend
+    from edge.music import analysis
 
     root = tmp_path / "songs"
     root.mkdir()
-    monkeypatch.setattr(recommend.os, "access", lambda path, mode: Path(path) != root)  # as if read-only
+    monkeypatch.setattr(analysis.os, "access", lambda path, mode: Path(path) != root)  # as if read-only
     path = cache_path(root, tmp_path / "state")
     assert path.parent == tmp_path / "state" and path.name.startswith("features-")
     assert path == cache_path(root, tmp_path / "state")  # the same library, the same file
@@ -231,12 +233,12 @@ def test_a_corrupt_file_and_a_non_audio_file_are_skipped_with_a_warning(tmp_path
     (root / "unsorted" / "cut.wav").write_bytes(good[:60])  # a WAV header and nothing after it
     cache = tmp_path / "cache.json"
     with caplog.at_level(logging.WARNING):
-        rec = Recommender(Library.scan(root), cache=feats.FeatureCache(cache))
+        rec = Recommender(Library.scan(root), cache=FeatureCache(cache))
         rec.scan()
         picks = [rec.next("happy") for _ in range(10)]
     assert {p.name for p in picks} == {"good.wav", "fine.ogg"}
-    assert rec.state(root / "happy" / "corrupt.ogg").bad and rec.state(root / "unsorted" / "cut.wav").bad
-    assert rec.state(root / "happy" / "notes.mp3") is None  # never even listed
+    assert set(rec.analysis.undecodable()) == {root / "happy" / "corrupt.ogg", root / "unsorted" / "cut.wav"}
+    assert rec.analysis.state(root / "happy" / "notes.mp3") is None  # never even listed
     messages = [r.getMessage() for r in caplog.records]
     for name, why in (("notes.mp3", "not an audio file"), ("corrupt.ogg", "can't be decoded"),
                       ("cut.wav", "can't be decoded")):
@@ -244,8 +246,8 @@ def test_a_corrupt_file_and_a_non_audio_file_are_skipped_with_a_warning(tmp_path
     # The next run knows from the cache, says so once, and still skips them.
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        again = Recommender(Library.scan(root), cache=feats.FeatureCache(cache))
-    assert again.pending() == [] and again.state(root / "happy" / "corrupt.ogg").bad
+        again = Recommender(Library.scan(root), cache=FeatureCache(cache))
+    assert again.analysis.pending() == [] and root / "happy" / "corrupt.ogg" in again.analysis.undecodable()
     assert sum("corrupt.ogg" in r.getMessage() for r in caplog.records) == 1
 
 
@@ -260,7 +262,7 @@ def test_an_analysis_bug_does_not_end_the_scan(tmp_path: Path) -> None:
 
     rec = Recommender(Library.scan(tmp_path), analyse=broken)
     report = rec.scan()
-    assert report.failed == 1 and rec.state(tmp_path / "happy" / "b.wav").features is not None
+    assert report.failed == 1 and rec.analysis.state(tmp_path / "happy" / "b.wav").features is not None
     assert rec.next("happy").name == "b.wav"
 
 
@@ -274,30 +276,30 @@ def test_a_scan_of_100_songs_runs_in_the_background_without_stalling_the_loop(tm
         path = root / ("happy" if i < 10 else "unsorted") / f"s{i:03d}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, render(*KINDS[kinds[i % 4]], seconds=2.0, seed=i), SR)
-    rec = Recommender(Library.scan(root), cache=feats.FeatureCache(tmp_path / "cache.json"))
+    rec = Recommender(Library.scan(root), cache=FeatureCache(tmp_path / "cache.json"))
     stop = threading.Event()
     with caplog.at_level(logging.INFO):
         t0 = time.monotonic()
         rec.start(stop)
         started = time.monotonic() - t0
         gaps, seen, last = [], set(), time.monotonic()
-        while not rec.wait(0):  # the "camera loop": 10 ms frames, and it asks for songs meanwhile
+        while not rec.analysis.wait(0):  # the "camera loop": 10 ms frames, and it asks for songs meanwhile
             time.sleep(0.01)
             now = time.monotonic()
             gaps.append(now - last)
             last = now
-            seen.add(rec.progress[0])
+            seen.add(rec.analysis.progress[0])
             assert rec.next("happy") is not None
             assert time.monotonic() - t0 < 60
     assert started < 0.05
-    assert rec.progress == (100, 100) and len(seen) > 3  # progress was visible along the way
+    assert rec.analysis.progress == (100, 100) and len(seen) > 3  # progress was visible along the way
     # The loop keeps its pace: 10 ms frames stay ~10 ms. (The bounds leave room for the scheduler's
     # jitter on a busy machine, which shows without any scan as well; a scan holding the GIL for a
     # whole song would break them.)
     gaps.sort()
     assert gaps[len(gaps) // 2] < 0.025 and gaps[int(0.95 * len(gaps))] < 0.08 and gaps[-1] < 1.0, gaps[-10:]
     assert any("song features: 100 analysed" in r.getMessage() for r in caplog.records)
-    assert sum(1 for s in rec.states() if s.source == "features") == 90
+    assert sum(1 for s in rec.analysis.states() if s.source == "features") == 90
     stop.set()
     rec.stop()
 
@@ -310,8 +312,8 @@ def test_the_background_scan_stops_when_asked(tmp_path: Path) -> None:
     rec.start(stop)
     time.sleep(0.2)
     stop.set()
-    assert rec.wait(2.0)
-    assert 0 < rec.progress[0] < 30
+    assert rec.analysis.wait(2.0)
+    assert 0 < rec.analysis.progress[0] < 30
 
 
 # -- the CLI -----------------------------------------------------------------------------------------
