@@ -79,12 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mood is not None and mood not in EMOTIONS:
         print(f"error: --mood must be one of {', '.join(EMOTIONS)}, got {mood!r}", file=sys.stderr)
         return 2
+    from edge.music.recommend import Recommender  # before acting as another user, who may not read the venv
+
     writes = args.command in ("like", "skip")
     if writes:
         code = _as_state_owner(cfg, argv if argv is not None else sys.argv[1:])
         if code:
             return code
-    from edge.music.recommend import Recommender
 
     try:
         rec = Recommender.from_config(cfg, read_only=not writes)

@@ -330,7 +330,7 @@ def _apply_manifest(manifest: Path, root: Path, found: _Found) -> None:
         pattern = Path(item["path"]).expanduser()
         pattern = pattern if pattern.is_absolute() else root / pattern
         if glob.has_magic(str(pattern)):
-            paths, cut = glob_files(pattern)
+            paths, cut = glob_files(pattern, MAX_MATCHES)
             paths = [p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES]
             if cut:
                 log.warning("%s: %s (%s) matches more than %d files: only the first %d are taken; narrow "

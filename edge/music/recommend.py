@@ -123,7 +123,10 @@ class Recommender:
     def _ranked(self, mood: str, point: Point | None, step: int) -> list[Ranked]:
         songs = self.analysis.playable()
         pool, found_as = rank.pool(songs, mood, self.strategy, self.library.fallback)
-        if found_as != mood or not pool:
+        if not pool and rank.pool(self.analysis.states(), mood, self.strategy, self.library.fallback)[0]:
+            self._once(f"away:{mood}", "the songs for mood %r can't be read now (see above): quiet until they "
+                       "come back", mood)
+        elif found_as != mood or not pool:
             self._once(f"nothing:{mood}", "no songs for mood %r (add some to %s/): %s", mood,
                        self.library.root / mood, f"playing {found_as!r} songs instead" if pool
                        else "staying quiet for it")
