@@ -31,7 +31,7 @@ from typing import Callable, Mapping
 
 from edge.music import features as feats
 from edge.music.library import Library
-from edge.music.rank import MoodModel, SongState, nearest_mood
+from edge.music.rank import SongState, refit
 from edge.music.statefile import read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,28 @@ def check(path: Path) -> tuple[str, str]:
             return "missing", "the file went away while it was read"
         return "bad", str(e)
     return "ok", "it decodes here"
+
+
+def analyse_file(path: Path, analyse: Callable[[Path], feats.Features]) -> tuple[dict | None, str]:
+    """(the cache record: ``tags`` and ``features`` or an ``error``, "") for ``path``, or (None, why) when
+    the trouble is temporary (the file is missing or unreadable, or changed while it was read)."""
+    key = file_key(path)
+    if key is None:
+        return None, "it could not be read (it is missing)"
+    record: dict = {"tags": feats.read_tags(path)}
+    try:
+        record["features"] = analyse(path).to_dict()
+    except feats.DecodeError as e:
+        verdict, detail = check(path) if not e.unsupported else ("bad", str(e))
+        if verdict in ("missing", "unreadable") or file_key(path) != key:
+            return None, f"it could not be analysed ({detail})"
+        record.update(error=str(e), unsupported=e.unsupported)
+    except OSError as e:  # an analyser that reads the file itself
+        return None, f"it could not be read ({type(e).__name__}: {e})"
+    except Exception as e:  # a bug or an odd file must not end the scan
+        log.debug("analysing %s failed", path, exc_info=True)
+        record["error"] = f"analysis failed: {type(e).__name__}: {e}"
+    return record, ""
 
 
 def cache_path(root: Path, state: Path) -> Path:
@@ -154,10 +176,53 @@ class FeatureCache:
 
 
 @dataclass
-class _Trouble:
+class _Later:
     why: str
     until: float
     wait: float
+
+
+class Trouble:
+    """The songs left out: ``later`` (temporary trouble: retried from ``until``, the wait doubling from
+    ``RETRY_FIRST_S`` to ``RETRY_MAX_S`` while it lasts) and ``bad`` (undecodable, with the file's
+    ``file_key`` then: out until it changes). Each kind of trouble is warned about once. Not
+    thread-safe: the ``Analyser`` holds its lock around it."""
+
+    def __init__(self, clock: Clock):
+        self._clock = clock
+        self.later: dict[Path, _Later] = {}
+        self.bad: dict[Path, tuple[int, int] | None] = {}
+        self.warned: set[str] = set()
+
+    def out(self, path: Path, now: float) -> bool:
+        """True while ``path`` is left out."""
+        return path in self.bad or (path in self.later and now < self.later[path].until)
+
+    def postpone(self, path: Path, why: str) -> None:
+        old, now = self.later.get(path), self._clock()
+        wait = RETRY_FIRST_S if old is None or now > old.until + old.wait else min(RETRY_MAX_S, 2 * old.wait)
+        self.later[path] = _Later(why, now + wait, wait)
+        once(self.warned, f"later:{path.parent}", "can't use %s now: %s; trying it (and others in %s) again "
+             "after %.0f s, then less often", path, why, path.parent, wait)
+
+    def mark_bad(self, path: Path, why: str) -> None:
+        self.later.pop(path, None)
+        self.bad[path] = file_key(path)
+        once(self.warned, f"bad:{path}", "skipping %s: it can't be decoded (%s); replace or delete it", path, why)
+
+    def changed(self) -> list[Path]:
+        """The bad songs whose file changed since (no longer bad: to be analysed again)."""
+        back = [path for path, key in self.bad.items() if file_key(path) not in (key, None)]
+        for path in back:
+            del self.bad[path]
+        return back
+
+
+def once(warned: set[str], key: str, message: str, *args: object) -> None:
+    """Log a warning the first time ``key`` is seen in ``warned``."""
+    if key not in warned:
+        warned.add(key)
+        log.warning(message, *args)
 
 
 class Analyser:
@@ -174,9 +239,7 @@ class Analyser:
         self._analyse, self._clock, self.save_every = analyse, clock, save_every
         self._lock = threading.RLock()
         self._states = {s.path: SongState(s) for s in library.entries()}
-        self._bad: dict[Path, tuple[int, int] | None] = {}  # undecodable songs, with their file_key
-        self._trouble: dict[Path, _Trouble] = {}  # songs in temporary trouble
-        self._warned: set[str] = set()
+        self._out = Trouble(clock)
         self._stop, self._wake, self._done = threading.Event(), threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self.progress: tuple[int, int] = (0, 0)  # (songs analysed, songs to analyse) of the running scan
@@ -203,18 +266,15 @@ class Analyser:
         temporary trouble (unless its retry time has come)."""
         now = self._clock()
         with self._lock:
-            for path, key in list(self._bad.items()):
-                if file_key(path) not in (key, None):  # replaced: analyse it again
-                    del self._bad[path]
-                    self._states[path].error = ""
-                    self._wake.set()
-            return [s for p, s in self._states.items()
-                    if p not in self._bad and (p not in self._trouble or now >= self._trouble[p].until)]
+            for path in self._out.changed():  # replaced: analyse it again
+                self._states[path].error = ""
+                self._wake.set()
+            return [s for p, s in self._states.items() if not self._out.out(p, now)]
 
     def undecodable(self) -> dict[Path, str]:
         """The songs left out because they do not decode, with why."""
         with self._lock:
-            return {p: self._states[p].error for p in self._bad if p in self._states}
+            return {p: self._states[p].error for p in self._out.bad if p in self._states}
 
     def songs_for(self, mood: str) -> list[SongState]:
         """The playable songs of ``mood`` (labelled, or by features when unlabelled)."""
@@ -238,24 +298,14 @@ class Analyser:
             if verdict == "bad":
                 self._mark_bad(path, detail)
             else:
-                self._postpone(path, f"{why or 'it would not play'} ({detail})")
+                self._out.postpone(path, f"{why or 'it would not play'} ({detail})")
         return verdict
 
-    def _postpone(self, path: Path, why: str) -> None:
-        old = self._trouble.get(path)
-        now = self._clock()
-        wait = RETRY_FIRST_S if old is None or now > old.until + old.wait else min(RETRY_MAX_S, 2 * old.wait)
-        self._trouble[path] = _Trouble(why, now + wait, wait)
-        self._once(f"trouble:{path.parent}", "can't use %s now: %s; trying it (and others in %s) again "
-                   "after %.0f s, then less often", path, why, path.parent, wait)
-
     def _mark_bad(self, path: Path, why: str) -> None:
-        self._trouble.pop(path, None)
-        self._bad[path] = file_key(path)
+        self._out.mark_bad(path, why)
         state = self._states.get(path)
         if state is not None:
             state.error, state.features = why, None
-        self._once(f"bad:{path}", "skipping %s: it can't be decoded (%s); replace or delete it", path, why)
 
     # -- the background analysis ----------------------------------------------------------------
 
@@ -276,9 +326,9 @@ class Analyser:
         stopping = self._stop if shutdown is None else _Either(self._stop, shutdown)
         try:
             while not stopping.is_set():
+                self._wake.clear()
                 self.scan(stop=stopping)
                 self._done.set()
-                self._wake.clear()
                 self._wake.wait(self._idle_wait())
         except Exception:
             log.exception("song analysis failed; songs play by their labels only")
@@ -288,7 +338,7 @@ class Analyser:
     def _idle_wait(self) -> float:
         """Seconds until the next song in trouble may be tried (at most 5, so a shutdown is seen)."""
         with self._lock:
-            due = [t.until for p, t in self._trouble.items() if self._states[p].features is None]
+            due = [t.until for p, t in self._out.later.items() if self._states[p].features is None]
         return max(0.05, min([5.0] + [d - self._clock() for d in due]))
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -347,28 +397,12 @@ class Analyser:
 
     def _analyse_one(self, path: Path) -> bool:
         """Analyse one song and take the result in; False if it could not be analysed."""
-        key = file_key(path)
-        record: dict = {"tags": feats.read_tags(path)}
-        try:
-            if key is None:
-                raise FileNotFoundError(path)
-            record["features"] = self._analyse(path).to_dict()
-        except feats.DecodeError as e:
-            verdict, detail = check(path) if not e.unsupported else ("bad", str(e))
-            if verdict in ("missing", "unreadable") or file_key(path) != key:
-                with self._lock:
-                    self._postpone(path, f"it could not be analysed ({detail})")
-                return False
-            record.update(error=str(e), unsupported=e.unsupported)
-        except OSError as e:  # an analyser that reads the file itself
-            with self._lock:
-                self._postpone(path, f"it could not be read ({type(e).__name__}: {e})")
-            return False
-        except Exception as e:  # a bug or an odd file must not end the scan
-            log.debug("analysing %s failed", path, exc_info=True)
-            record["error"] = f"analysis failed: {type(e).__name__}: {e}"
+        record, later = analyse_file(path, self._analyse)
         with self._lock:
-            self._trouble.pop(path, None)
+            if record is None:
+                self._out.postpone(path, later)
+                return False
+            self._out.later.pop(path, None)
             state = self._states.get(path)
             if state is not None:
                 self._apply(state, record)
@@ -388,27 +422,14 @@ class Analyser:
         why = str(record.get("error", "unknown error"))
         if record.get("unsupported", False):  # the format, not the file: it may still play
             state.features, state.error = None, why
-            self._once(f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play by their "
-                       "labels only", state.path, why)
+            once(self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
+                 "by their labels only", state.path, why)
         else:
             self._mark_bad(state.path, why)
 
     def _refit(self) -> None:
-        """Re-standardise over the analysed songs and re-derive every song's point and mood."""
         with self._lock:
-            model = MoodModel([s.features for s in self._states.values() if s.features is not None])
-            for s in self._states.values():
-                if s.features is not None:
-                    s.point = model.point(s.features)
-                    s.mood = nearest_mood(s.point)
-                    s.vector = model.embed(s.features)
-                else:
-                    s.point, s.mood, s.vector = None, "", None
-
-    def _once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
+            refit(self._states.values())
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -184,6 +184,19 @@ class SongState:
     @property
     def source(self) -> str:
         return self.song.source or ("features" if self.mood else "")
+
+
+def refit(songs: Iterable[SongState]) -> None:
+    """Re-standardise over the analysed ``songs`` and re-derive every song's point, mood and vector."""
+    songs = list(songs)
+    model = MoodModel([s.features for s in songs if s.features is not None])
+    for s in songs:
+        if s.features is not None:
+            s.point = model.point(s.features)
+            s.mood = nearest_mood(s.point)
+            s.vector = model.embed(s.features)
+        else:
+            s.point, s.mood, s.vector = None, "", None
 
 
 @dataclass(frozen=True)
