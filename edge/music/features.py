@@ -137,15 +137,16 @@ def _read_mono(f, want: int) -> np.ndarray:
     if f.seekable() and f.frames > want:
         f.seek(int((f.frames - want) * START_AT))
     block = max(1024, BLOCK_BYTES // (4 * max(f.channels, 1)))
-    parts: list[np.ndarray] = []
+    left = f.frames - f.tell() if f.seekable() and f.frames > 0 else want
+    out = np.empty(max(0, min(want, left)), np.float32)
     got = 0
-    while got < want:
-        data = f.read(min(block, want - got), dtype="float32", always_2d=True)
+    while got < len(out):
+        data = f.read(min(block, len(out) - got), dtype="float32", always_2d=True)
         if not len(data):
             break
-        parts.append(data.mean(axis=1, dtype=np.float32))
+        out[got : got + len(data)] = data.mean(axis=1, dtype=np.float32)
         got += len(data)
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return out[:got]
 
 
 def _decimate(x: np.ndarray, q: int) -> np.ndarray:

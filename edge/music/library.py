@@ -388,7 +388,7 @@ def _manifest_moods(item: dict, manifest: Path, where: str) -> dict[str, float] 
 
 
 class SongPicker(Protocol):
-    """What the player needs from a song chooser; a recommender implements the same two methods."""
+    """What the player needs from a song chooser (``edge.music.recommend.Recommender`` is the one)."""
 
     def next(self, mood: str, point: tuple[float, float] | None = None) -> Path | None:
         """The song to play next for ``mood``, or None when there is none. ``point`` is the room's
@@ -396,7 +396,8 @@ class SongPicker(Protocol):
         ...
 
     def discard(self, path: Path) -> None:
-        """Never offer ``path`` again (it would not play)."""
+        """``path`` would not play: leave it out, for a while if the file is missing or unreadable, until
+        it changes if it does not decode."""
         ...
 
 
