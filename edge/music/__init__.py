@@ -4,7 +4,7 @@
 taken), ``features`` (tempo, loudness, brightness, mode, timbre from an excerpt of each song),
 ``analysis`` (the background analyser, its cache, which songs can be offered now), ``rank`` (pure
 functions: pool, score, rotation), ``recommend`` (``Recommender``: the one chooser, composing those),
-``feedback`` (likes and skips in the state folder), ``statefile`` (atomic writes, damaged files set aside), ``player`` (pygame on its own thread), ``idle``
-(when nobody has been seen for a while), ``cli`` (``python -m edge songs``). Import the submodules
+``feedback`` (likes and skips in the state folder), ``statefile`` (atomic writes, damaged files set
+aside), ``player`` (pygame on its own thread), ``idle`` (when nobody has been seen for a while), ``cli`` (``python -m edge songs``). Import the submodules
 directly: ``player`` pulls in pygame, the others don't. See docs/music.md.
 """
