@@ -246,3 +246,22 @@ def test_a_like_as_root_is_written_as_the_state_folders_owner() -> None:
         st = (state / "feedback.json").stat()
         assert (st.st_uid, st.st_gid) == (NOBODY, NOBODY)
         assert json.loads((state / "feedback.json").read_text())["songs"][str(song)]["like"] == {"happy": 1}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root to switch to it")
+def test_a_like_from_another_user_is_refused_with_the_command_to_use() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        songs, state = Path(tmp) / "songs", Path(tmp) / "state"
+        song = write_song(songs / "happy" / "a.wav", "bright", seconds=1.0)
+        state.mkdir()  # owned by root, as if by the service's user
+        # Imported as root first: this machine's Python install may be readable by root only.
+        script = ("import os, sys, locale, pwd, shlex, tomllib\nfrom edge.music.cli import main\n"
+                  "import edge.config, edge.music.recommend\n"
+                  "os.setgid(65534); os.setuid(65534)\nsys.exit(main(sys.argv[1:]))")
+        proc = subprocess.run([sys.executable, "-c", script, "like", str(song), "--songs", str(songs),
+                               "--state-dir", str(state)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), HOME=tmp))
+        assert proc.returncode == 2, proc.stderr
+        assert f"sudo -u root python -m edge songs like {song} --songs {songs} --state-dir {state}" in proc.stderr
+        assert "Traceback" not in proc.stderr and not (state / "feedback.json").exists()

@@ -136,6 +136,21 @@ def test_uplift_starts_calm_and_moves_towards_brighter_songs(library) -> None:
     assert names(rec.rank("happy", (0.8, 0.6))) == names(match.rank("happy", (0.8, 0.6)))
 
 
+def test_the_strategy_changes_at_run_time_from_another_thread(library) -> None:
+    import threading
+
+    rec = make(library, explore=0.0)
+    matched = [r.path for r in rec.plan("sad", 4)]
+    assert all(p.parent.name in ("sad", "unsorted") for p in matched)
+    switcher = threading.Thread(target=rec.set_strategy, args=("uplift",))  # as the web companion would
+    switcher.start()
+    switcher.join()
+    assert rec.strategy == "uplift" and rec.plan("sad", 5) == make(library, strategy="uplift", explore=0.0).plan("sad", 5)
+    with pytest.raises(ValueError, match="music.strategy must be one of match, uplift"):
+        rec.set_strategy("cheer")
+    assert rec.strategy == "uplift"
+
+
 # -- feedback ----------------------------------------------------------------------------------------
 
 
