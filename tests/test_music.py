@@ -23,7 +23,8 @@ import soundfile as sf
 from edge.music.idle import IdleWatch
 from edge import config as configs
 from edge.music.config import MusicConfig
-from edge.music.library import Library, LibraryError, Picker, sniff
+from edge.music.library import Library, LibraryError, sniff
+from edge.music.recommend import Recommender
 from edge.types import EMOTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,16 +93,6 @@ def test_non_audio_files_are_skipped_with_a_warning(songs: Path, caplog: pytest.
     assert "broken.ogg: not an audio file" in warned and "readme.mp3: not an audio file" in warned
 
 
-def test_mood_without_songs_falls_back_and_logs_once(songs: Path, caplog: pytest.LogCaptureFixture) -> None:
-    lib = Library.scan(songs)
-    with caplog.at_level(logging.WARNING):
-        assert lib.songs("fear") == lib.songs("neutral")
-        assert lib.songs("fear") == lib.songs("neutral")
-    assert len([r for r in caplog.records if "'fear'" in r.getMessage()]) == 1
-    quiet = Library.scan(songs, fallback="")
-    assert quiet.songs("fear") == []
-
-
 def test_the_shipped_songs_cover_every_emotion() -> None:
     lib = Library.scan(ROOT / "songs")
     assert lib.moods() == EMOTIONS
@@ -122,15 +113,19 @@ def test_make_songs_renders_every_emotion_quickly(monkeypatch: pytest.MonkeyPatc
     assert np.sqrt(np.mean(happy**2)) > np.sqrt(np.mean(sad**2))  # happy is the livelier
 
 
-# -- Picker ------------------------------------------------------------------------------------------
+# -- the chooser on labels alone (no features) ------------------------------------------------------
+
+
+def labels_only(library: Library, seed: int | None = None) -> Recommender:
+    return Recommender(library, seed=seed, features=False)
 
 
 def make_library(counts: dict[str, int]) -> Library:
     return Library("x", {m: [Path(f"{m}/{i}.ogg") for i in range(n)] for m, n in counts.items()})
 
 
-def test_picker_cycles_through_a_mood_before_repeating() -> None:
-    picker = Picker(make_library({"happy": 5}), seed=3)
+def test_chooser_cycles_through_a_mood_before_repeating() -> None:
+    picker = labels_only(make_library({"happy": 5}), seed=3)
     picks = [picker.next("happy") for _ in range(30)]
     for cycle in range(6):
         assert len(set(picks[cycle * 5 : cycle * 5 + 5])) == 5
@@ -138,21 +133,21 @@ def test_picker_cycles_through_a_mood_before_repeating() -> None:
     assert all(a != b for a, b in zip(picks, picks[1:]))
 
 
-def test_picker_never_repeats_in_a_row_across_moods() -> None:
+def test_chooser_never_repeats_in_a_row_across_moods() -> None:
     lib = make_library({"happy": 2, "sad": 3, "neutral": 2})
-    picker = Picker(lib, seed=0)
+    picker = labels_only(lib, seed=0)
     rng = np.random.default_rng(0)
     picks = [picker.next(str(rng.choice(["happy", "sad", "neutral", "fear"]))) for _ in range(300)]
     assert all(a != b for a, b in zip(picks, picks[1:]))
     assert collections.Counter(p.parts[0] for p in picks).keys() == {"happy", "sad", "neutral"}
 
 
-def test_picker_is_seeded_and_handles_edge_cases() -> None:
+def test_chooser_is_seeded_and_handles_edge_cases() -> None:
     lib = make_library({"happy": 4, "sad": 1})
-    a, b = Picker(lib, seed=7), Picker(lib, seed=7)
+    a, b = labels_only(lib, seed=7), labels_only(lib, seed=7)
     assert [a.next("happy") for _ in range(12)] == [b.next("happy") for _ in range(12)]
     assert [a.next("sad") for _ in range(3)] == [Path("sad/0.ogg")] * 3  # one song: it repeats
-    assert Picker(Library("x", {"happy": [Path("h.ogg")]}, fallback="")).next("fear") is None
+    assert labels_only(Library("x", {"happy": [Path("h.ogg")]}, fallback="")).next("fear") is None
     a.discard(Path("sad/0.ogg"))
     assert a.next("sad") is None
 
@@ -346,7 +341,7 @@ def test_player_skips_unplayable_files_and_keeps_going(tmp_path: Path, songs: Pa
     names = [name for _, _, name in record["songs"]]
     assert names[0] == "bad.ogg" and set(names[1:]) == {"good.ogg"} and len(names) >= 3  # decided, replaced
     assert step(record, "probe")["current"] == "good.ogg"
-    skipped = [m for level, m in record["logs"] if "bad.ogg" in m]
+    skipped = [m for level, m in record["logs"] if "bad.ogg" in m and "can't be played" in m]
     assert len(skipped) == 1 and "can't be played" in skipped[0]
     assert step(record, "probe")["alive"]
 
