@@ -48,7 +48,7 @@ SHORTCUTS: dict[str, tuple[str, str | None, str]] = {
     "--headless": ("output.headless", "true", "draw nothing (the default)"),
     "--fullscreen": ("overlay.fullscreen", "true", "overlay window fullscreen (HDMI)"),
     "--realtime": ("source.realtime", "true", "pace a video file at its own fps"),
-    "--loop": ("source.loop", "true", "restart a video file at its end"),
+    "--loop": ("source.loop", "true", "restart a video file at its end (a photo: repeat it as a video)"),
     "--max-frames": ("output.max_frames", None, "stop after this many frames"),
 }
 
@@ -61,17 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML config file (keys: see --print-config)")
     parser.add_argument("--print-config", action="store_true", help="print the effective config as TOML and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    photos = parser.add_argument_group("photos (--source photo.jpg or a folder of them; no music for stills)")
-    photos.add_argument("--json", action="store_true", help="one JSON object per photo: path, faces (box, "
-                        "probabilities), room mood, valence, arousal")
-    photos.add_argument("--still-seconds", type=float, metavar="S",
-                        help="with --display, show each photo for S seconds (default: until a key)")
     common = parser.add_argument_group("common")
     for flag, (dest, const, text) in SHORTCUTS.items():
         if const is None:
             common.add_argument(flag, dest=dest, metavar="VALUE", help=text)
         else:
             common.add_argument(flag, dest=dest, action="store_const", const=const, help=text)
+    photos = parser.add_argument_group("photos (--source photo.jpg or a folder of them; no music for stills)")
+    photos.add_argument("--json", action="store_true", help="one JSON object per photo: path, faces (box, "
+                        "probabilities), room mood, valence, arousal")
+    photos.add_argument("--still-seconds", type=float, metavar="S",
+                        help="with --display, show each photo for S seconds (default: until a key)")
     for section in SECTIONS:
         group = parser.add_argument_group(f"[{section}] keys")
         for key, (typ, default) in fields_of(section).items():
