@@ -122,7 +122,7 @@ def _photo_paths(cfg, args: argparse.Namespace) -> list | None:
     photos = None if cfg.source.loop else still_paths(cfg.source.spec)
     if (args.json or args.still_seconds is not None) and photos is None:
         raise ValueError("--json and --still-seconds are for photos (--source photo.jpg or a folder, without "
-                             "--loop); cameras and videos write JSON events with --events -")
+                         "--loop); cameras and videos write JSON events with --events -")
     if args.still_seconds is not None and not args.still_seconds >= 0:
         raise ValueError(f"--still-seconds must be 0 or more, got {args.still_seconds}")
     return photos
