@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -345,6 +345,14 @@ class MoodFilter:
                 raise ValueError(f"emotions have labels {labels}, the mood filter {self.labels}")
             order = self._orders[labels] = np.array([labels.index(label) for label in self.labels])
         return probs[order]
+
+
+def room_from(cfg: MoodConfig, labels: Sequence[str], faces: Sequence[Face], emotions: Sequence[Emotions]) -> Mood:
+    """The room's mood from one still alone: ``cfg``'s aggregate and verdict (``min_confidence``,
+    ``tie_margin``) without smoothing, hold or hysteresis, which belong to frames in time. Each face
+    counts once (track ids are ignored); no faces give ``"uncertain"`` with ``faces == 0``."""
+    still = MoodFilter(replace(cfg, hold=0.0), labels)
+    return still.update(0.0, [Face(f.box, i + 1) for i, f in enumerate(faces)], emotions)
 
 
 def _points(labels: Sequence[str]) -> np.ndarray:

@@ -113,4 +113,5 @@ def _auto(cfg: SourceConfig) -> Source:
         except SourceError as e:
             log.warning("auto source: %s", e)
     raise SourceError(f"no camera found (tried picamera2 and {DEFAULT_DEVICE}): pass a video with --source "
-                      "clip.mp4, or check the cable / `ls /dev/video*`")
+                      "clip.mp4 or a photo with --source photo.jpg (or a folder of them), or check the cable / "
+                      "`ls /dev/video*`")
