@@ -43,6 +43,17 @@ OnFeedback = Callable[[str, str, Path], None]
 
 
 @dataclass(frozen=True)
+class PlayerStatus:
+    """What the player is doing (TEMP shim; helper M1's version replaces it)."""
+
+    song: Path | None
+    mood: str | None
+    volume: float
+    paused: bool
+    silent: bool
+
+
+@dataclass(frozen=True)
 class MusicConfig:
     """The ``[music]`` settings. ``idle_after`` is applied by the loop (see ``edge.music.idle``)."""
 
@@ -116,6 +127,8 @@ class Player:
         # Shared with other threads (under _lock):
         self._current: Path | None = None
         self._silent = True
+        self._volume = config.volume
+        self._paused = False
         # Owned by the player thread:
         self._mood: str | None = None  # the mood playing, or being faded towards
         self._point: tuple[float, float] | None = None  # the room's (valence, arousal) with the last request
@@ -156,6 +169,22 @@ class Player:
     def skip(self) -> None:
         """Play another song of the same mood now (and tell ``on_feedback``)."""
         self._commands.put(("skip", ""))
+
+    def set_volume(self, volume: float) -> None:
+        """Set the volume (0..1) from now on (TEMP shim)."""
+        with self._lock:
+            self._volume = min(1.0, max(0.0, float(volume)))
+        self._commands.put(("volume", ""))
+
+    def pause(self) -> None:
+        self._commands.put(("pause", ""))
+
+    def resume(self) -> None:
+        self._commands.put(("resume", ""))
+
+    def status(self) -> PlayerStatus:
+        with self._lock:
+            return PlayerStatus(self._current, self._song_mood, self._volume, self._paused, self._silent)
 
     def current(self) -> Path | None:
         """The song playing now, or None."""
@@ -227,6 +256,13 @@ class Player:
                 log.info("nobody seen: fading the music out")
                 self._mood = None
                 self._fade_out(self.config.fade_ms)
+        elif command in ("volume", "pause", "resume"):
+            with self._lock:
+                self._paused = {"pause": True, "resume": False}.get(command, self._paused)
+                volume, paused = self._volume, self._paused
+            if self._mixer_ok:
+                pygame.mixer.music.set_volume(volume)
+                pygame.mixer.music.pause() if paused else pygame.mixer.music.unpause()
         elif command in ("like", "skip"):
             path = self.current()
             if path is None or self._song_mood is None:
@@ -253,6 +289,8 @@ class Player:
             self._fade_until = now
 
     def _tick(self, now: float) -> None:
+        if self.status().paused:
+            return
         busy = pygame.mixer.music.get_busy()
         if self._fade_until is not None:
             if busy and now < self._fade_until:
@@ -276,7 +314,7 @@ class Player:
         while (path := self._pick(mood)) is not None:
             try:
                 pygame.mixer.music.load(str(path))
-                pygame.mixer.music.set_volume(self.config.volume)
+                pygame.mixer.music.set_volume(self.status().volume)
                 pygame.mixer.music.play(fade_ms=self._fade_in_ms)
             except (pygame.error, OSError) as e:
                 self._unplayable(path, str(e))
