@@ -19,6 +19,9 @@ import numpy as np
 from edge import bundle as bundles
 from edge.classify import Classifier
 from edge.config import Config
+from edge.control.glue import PlayerControls, TappedLog
+from edge.control.server import ControlServer
+from edge.control.steer import Steering
 from edge.detect import FaceFinder
 from edge.events import EventLog
 from edge.mood import MoodFilter
@@ -83,6 +86,7 @@ class Pipeline:
         self.recorder: Recorder | None = None
         self.stats = RunStats()
         self.timer = _Timer()
+        self.steering: Steering | None = None  # the control socket's commands and mood override
         self.t = 0.0  # the latest frame time, for events the player thread writes
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
 
@@ -125,12 +129,15 @@ class Pipeline:
         timer.lap("detect")
         emotions = self.classifier.classify(frame, faces)
         timer.lap("classify")
-        mood = self.moods.update(frame.t, faces, emotions)
+        mood, changed = self.moods.update(frame.t, faces, emotions), self.moods.last_change
+        if self.steering is not None:  # an override holds through what the faces say
+            mood, changed = self.steering.update(frame.t, mood, changed)
         self.t = frame.t
-        if self.moods.last_change:
+        if changed:
             self.stats.moods += 1
             self.events.write("mood", frame.t, mood=mood.label, confidence=round(mood.confidence, 3),
-                              faces=mood.faces, valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
+                              faces=mood.faces, valence=round(mood.valence, 3), arousal=round(mood.arousal, 3),
+                              **({"source": self.steering.source} if self.steering is not None else {}))
             log.info("t=%.1fs mood %s (%.2f, %d face%s)", frame.t, mood.label, mood.confidence, mood.faces,
                      "" if mood.faces == 1 else "s")
             if mood.label != UNCERTAIN:
@@ -164,6 +171,15 @@ class Pipeline:
                 self.player.skip()
 
 
+def open_control(pipe: Pipeline, path: str) -> ControlServer:
+    """The control socket at ``path``, steering ``pipe``'s player and hearing its events (docs/web.md)."""
+    steering = Steering(PlayerControls(pipe.player, pipe.recommender), pipe.bundle.labels)
+    pipe.events = TappedLog(pipe.events, steering.on_event)
+    steering.emit = pipe.events.write
+    pipe.steering = steering
+    return ControlServer(path, steering)
+
+
 def run(cfg: Config, stop: threading.Event | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_source: Callable[[str, str], None] | None = None) -> RunStats:
@@ -178,7 +194,11 @@ def run(cfg: Config, stop: threading.Event | None = None,
     pipe = Pipeline(cfg)
     stats, every = pipe.stats, cfg.output.log_every
     first = last_log = None
+    control = None
     try:
+        if cfg.control.socket:
+            control = open_control(pipe, cfg.control.socket)
+            control.start()
         source = open_source(cfg.source, stop=stop, on_state=on_source)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
@@ -205,6 +225,8 @@ def run(cfg: Config, stop: threading.Event | None = None,
                     break
                 pipe.timer.start()
     finally:
+        if control is not None:
+            control.close()
         pipe.close()
     if stats.frames:
         stats.stage_ms = {k: round(1000 * v / stats.frames, 3) for k, v in pipe.timer.total.items()}
