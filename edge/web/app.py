@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.control.client import ControlUnavailable
+from edge.mood import CIRCUMPLEX
 from edge.web.auth import COOKIE, Limiter, TokenStore, same_origin
 from edge.web.hub import Hub
 
@@ -140,7 +141,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     q = hub.subscribe()
     try:
-        hello = {"type": "hello", "connected": hub.connected, "status": hub.status, "history": hub.history}
+        hello = {"type": "hello", "connected": hub.connected, "status": hub.status, "history": hub.history,
+                 "circumplex": CIRCUMPLEX}
         await response.write(_sse(hello))
         while hub.subscribed(q):
             try:
