@@ -123,6 +123,123 @@ def test_killing_and_restarting_the_companion_never_touches_the_loop(rig):
     assert rig.loop.popen.poll() is None
 
 
+# -- the page in a real headless Chromium -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"no {CHROMIUM} / {CHROMEDRIVER}: apt install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install -e '.[dev]' (selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,1400",
+                "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def shown(driver, element_id: str, want, timeout: float = 20.0) -> str:
+    """The element's text once ``want`` (a string, or a test on the text) holds; fails after ``timeout``."""
+    from selenium.webdriver.common.by import By
+
+    check = want if callable(want) else (lambda text: text == want)
+    last = [""]
+
+    def ok():
+        last[0] = driver.find_element(By.ID, element_id).get_attribute("textContent")
+        return check(last[0])
+
+    try:
+        wait_for(ok, timeout, f"#{element_id} showing {want!r}")
+    except AssertionError:
+        raise AssertionError(f"#{element_id} shows {last[0]!r}, not {want!r}") from None
+    return last[0]
+
+
+def tap(driver, element_id: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, element_id).click()
+
+
+def short_override(driver, minutes: float) -> None:
+    """Offer a duration shorter than the page's (a test cannot wait 15 minutes) and choose it."""
+    driver.execute_script("const s = document.getElementById('minutes');"
+                          f"s.add(new Option('{minutes} min', '{minutes}', true, true));")
+
+
+def test_the_page_shows_overrides_and_skips_live_and_survives_the_loop_restarting(rig, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(rig.pair_url)  # sets the cookie, then the page
+    shown(browser, "link", "live")
+    shown(browser, "mood", "uncertain")
+    short_override(browser, 0.1)  # 6 s of frame time
+    tap(browser, "override-sad")
+    shown(browser, "mood", "sad")
+    assert shown(browser, "source", "override")
+    song = shown(browser, "song", lambda text: text not in ("", "nothing yet", "nothing playing"))
+    skips = len(rig.events_of("skip"))
+    tap(browser, "skip")
+    skip = wait_for(lambda: rig.events_of("skip")[skips:], 20, "the page's skip in the events log", rig.loop)[0]
+    assert skip["path"].rsplit("/", 1)[1].startswith(song)
+    after = wait_for(lambda: [e for e in rig.events_of("song") if e["t"] >= skip["t"]], 20, "another song")[0]
+    shown(browser, "song", Path(after["path"]).stem)
+    assert "holding sad" in shown(browser, "override", lambda text: text.startswith("holding"))
+    segs = browser.find_elements(By.CSS_SELECTOR, "#timeline line.seg[data-mood=sad]")
+    assert segs and segs[-1].get_attribute("data-source") == "override"
+    png = tmp_path / "web.png"
+    browser.save_screenshot(str(png))
+    assert png.stat().st_size > 10000
+    if SCREENSHOT_TO:
+        shutil.copy(png, SCREENSHOT_TO)
+    shown(browser, "mood", "uncertain", timeout=30)  # the override ended on time; the camera sees no face
+    assert shown(browser, "source", "uncertain") and shown(browser, "override", "") == ""
+    # The camera process restarts: the page says so, reconnects, and goes on.
+    assert rig.loop.stop() == 0
+    shown(browser, "link", lambda text: "not running" in text)
+    rig.events = rig.tmp / "events-2.jsonl"
+    rig.loop = start_loop(rig.video, rig.sock, rig.events, rig.tmp / "loop-2.log")
+    shown(browser, "link", "reconnected to the player", timeout=30)
+    tap(browser, "override-happy")
+    shown(browser, "mood", "happy")
+    wait_for(lambda: [e for e in rig.events_of("override") if e["mood"] == "happy"], 10, "the override after restart")
+
+
+def test_the_page_follows_a_face_that_changes_and_an_override_holds_through_it(tmp_path, fer2013, browser):
+    from edge import bundle as bundles
+    from edge.classify import DEFAULT_MODEL, Classifier
+    from tests.test_loop import confident
+
+    accept = confident(Classifier(bundles.load(DEFAULT_MODEL), threads=1))
+    clip = clips.make_clip(tmp_path / "faces.mp4", [("happy", 5.0), ("sad", 25.0)], fps=10, fer_dir=fer2013,
+                           accept=accept)
+    r = Rig(tmp_path, clip.path)
+    try:
+        browser.get(r.pair_url)
+        shown(browser, "mood", "happy", timeout=40)
+        assert shown(browser, "source", "camera")
+        shown(browser, "mood", "sad", timeout=40)  # live, from the face
+        short_override(browser, 0.1)
+        tap(browser, "override-happy")
+        shown(browser, "mood", "happy")
+        held = r.events_of("frame")[-1]["t"]
+        shown(browser, "mood", "sad", timeout=40)  # back to the face once the override ended
+        assert shown(browser, "source", "camera")
+        browser.save_screenshot(str(tmp_path / "faces.png"))
+        if SCREENSHOT_TO:  # the docs' picture: a camera mood, the dot, and a timeline with an override in it
+            shutil.copy(tmp_path / "faces.png", SCREENSHOT_TO)
+        ended = [e for e in r.events_of("override") if e.get("reason") == "ended"]
+        assert ended and ended[0]["t"] >= held
+        frames = [f for f in r.events_of("frame") if held <= f["t"] < ended[0]["t"]]
+        assert frames and all(f["mood"] == "happy" for f in frames)  # held through the sad face
+        assert all(max(face["probs"], key=face["probs"].get) == "sad" for f in frames for face in f["faces"])
+    finally:
+        r.close()
+
+
 # -- in process: the limit on wrong tokens and rotation -------------------------------------------------
 
 def test_wrong_tokens_are_rate_limited_and_rotation_logs_everyone_out(tmp_path):

@@ -67,7 +67,7 @@ function render(s) {
   $("dot").setAttribute("cx", s.valence || 0);
   $("dot").setAttribute("cy", -(s.arousal || 0));
   $("song").textContent = s.song_name || "nothing playing";
-  $("pause").textContent = s.paused ? "▶ Resume" : "⏸ Pause";
+  $("pause").textContent = s.paused ? "Resume" : "Pause";
   $("pause").dataset.paused = s.paused ? "1" : "";
   if (document.activeElement !== $("volume") && s.volume != null) $("volume").value = s.volume;
   $("strategy-match").setAttribute("aria-pressed", s.strategy === "match");
@@ -94,7 +94,7 @@ function drawTimeline() {
       class: "seg", stroke: COLORS[e.mood] || "#888", "data-mood": e.mood, "data-source": e.source || "camera" }));
   });
   const fmt = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  $("timeline-range").textContent = `${fmt(t0)} – ${fmt(now)}, ${moods.length} mood changes`;
+  $("timeline-range").textContent = `${fmt(t0)} – ${fmt(now)}, ${moods.length} mood${moods.length === 1 ? "" : "s"}`;
 }
 
 function handle(event) {
