@@ -271,3 +271,24 @@ def test_wrong_tokens_are_rate_limited_and_rotation_logs_everyone_out(tmp_path):
             assert (await client.get("/api/history", headers={"Authorization": f"Bearer {new}"})).status == 200
 
     asyncio.run(scenario())
+
+
+def test_the_camera_process_has_no_network_socket(rig):
+    """Every socket the camera process holds is AF_UNIX: none of its socket inodes is in the kernel's
+    TCP/UDP/raw tables (Linux /proc)."""
+    pid = rig.loop.popen.pid
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    assert inodes  # the control socket and its client connections
+    inet = set()
+    for table in ("tcp", "tcp6", "udp", "udp6", "raw", "raw6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            inet.add(line.split()[9])
+    unix = {line.split()[6] for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]}
+    assert not inodes & inet and inodes <= unix
