@@ -205,6 +205,11 @@ def render_unit(template: str, python: str, user: str, project: Path) -> str:
         "Group": user,
         "Documentation": f"file://{project}/docs/raspberry-pi.md",
     }
+    return set_unit_keys(template, values)
+
+
+def set_unit_keys(template: str, values: dict[str, str]) -> str:
+    """``template`` (a unit file) with the value of each ``Key=`` line in ``values`` replaced."""
     out = []
     for line in template.splitlines():
         key = line.split("=", 1)[0]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import clips
-from tests.web_rig import (Http, Proc, free_port, of_type, read_events, short_dir, start_companion, start_loop,
-                           token, wait_for)
+from tests.web_rig import (Http, Proc, free_port, of_type, port_open, read_events, short_dir, start_companion,
+                           start_loop, token, wait_for)
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="the companion needs the web extra: pip install -e '.[web]'")
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -26,18 +26,8 @@ def start_broker(folder: Path, port: int) -> Proc:
     conf = folder / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     broker = Proc("mosquitto", [MOSQUITTO, "-c", str(conf)], folder / "mosquitto.log")
-    wait_for(lambda: _connects(port), 10, "mosquitto listening", broker)
+    wait_for(lambda: port_open(port), 10, "mosquitto listening", broker)
     return broker
-
-
-def _connects(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 class Listener:

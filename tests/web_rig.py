@@ -87,11 +87,11 @@ def start_companion(sock: Path, port: int, state: Path, log: Path, *extra: str) 
     args = [sys.executable, "-u", "-m", "edge", "web", "--control-socket", str(sock), "--listen", f"127.0.0.1:{port}",
             "--state-dir", str(state), *extra]
     proc = Proc("companion", args, log, cwd=ROOT)
-    wait_for(lambda: _port_open(port), 30, f"companion on port {port}", proc)
+    wait_for(lambda: port_open(port), 30, f"companion on port {port}", proc)
     return proc
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return True

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edge.service import set_unit_keys
+
 WEB_UNIT = "moodplayer-web.service"
 WEB_USER = "moodplayer-web"
 WEB_STATE = "/var/lib/moodplayer-web"
@@ -35,11 +37,7 @@ def render_web_unit(template: str, python: str, camera_group: str, project: Path
         "SupplementaryGroups": camera_group,
         "Documentation": f"file://{project}/docs/web.md",
     }
-    lines = []
-    for line in template.splitlines():
-        key = line.split("=", 1)[0]
-        lines.append(f"{key}={values[key]}" if "=" in line and key in values else line)
-    return "\n".join(lines) + "\n"
+    return set_unit_keys(template, values)
 
 
 def add_web(plan: Any, python: Path, project: Path, camera_group: str, start: bool = True) -> None:
