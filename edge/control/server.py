@@ -17,11 +17,11 @@ import socket
 import stat
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from edge.control import protocol
+from edge.control.connection import Connection
 from edge.control.steer import Steering
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,6 @@ log = logging.getLogger(__name__)
 
 class ControlError(OSError):
     """The control socket can't be made; the message says what to do."""
-
-
-@dataclass
-class _Client:
-    sock: socket.socket
-    fd: int
-    inbuf: bytearray = field(default_factory=bytearray)
-    outbuf: bytearray = field(default_factory=bytearray)
-    subscribed: bool = False
-    tokens: float = 0.0
-    refilled: float = 0.0
-    progress: float = 0.0  # when output last moved (or the buffer was last empty)
-    drop: str = ""  # why it is to be dropped
-    parting: bool = False  # send what is queued (an error saying why) before dropping it
 
 
 class ControlServer:
@@ -56,7 +42,7 @@ class ControlServer:
         self.mode, self.max_clients, self.max_out = mode, max_clients, max_out
         self.stall_s, self.rate, self.clock = stall_s, rate, clock
         self._lock = threading.Lock()
-        self._clients: dict[int, _Client] = {}
+        self._clients: dict[int, Connection] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sel = selectors.DefaultSelector()
@@ -171,8 +157,7 @@ class ControlServer:
             log.warning("control socket: refused a client, %d are connected already", self.max_clients)
             return
         sock.setblocking(False)
-        now = self.clock()
-        client = _Client(sock, sock.fileno(), tokens=2 * self.rate, refilled=now, progress=now)
+        client = Connection(sock, self.clock(), self.rate)
         with self._lock:
             self._clients[client.fd] = client
         self._sel.register(sock, selectors.EVENT_READ, client)
@@ -184,48 +169,26 @@ class ControlServer:
         except (BlockingIOError, InterruptedError):
             pass
 
-    def _serve(self, client: _Client, mask: int) -> None:
+    def _serve(self, client: Connection, mask: int) -> None:
         if mask & selectors.EVENT_READ:
             self._read(client)
         if mask & selectors.EVENT_WRITE and not client.drop:
             self._flush(client)
 
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            client.drop = "closed"
-            return
-        client.inbuf += data
-        while b"\n" in client.inbuf and not client.drop:
-            line, _, rest = bytes(client.inbuf).partition(b"\n")
-            client.inbuf = bytearray(rest)
-            if line.strip():
-                self._request(client, line)
-        if len(client.inbuf) > protocol.MAX_LINE:
-            self._reply(client, {"error": f"request line longer than {protocol.MAX_LINE} bytes"})
-            client.drop, client.parting = "sent an over-long line", True
+    def _read(self, client: Connection) -> None:
+        with self._lock:
+            lines = client.receive()
+        for line in lines:
+            if not client.allow(self.clock()):
+                return
+            try:
+                request = protocol.parse(line, self.steering.labels)
+            except protocol.BadRequest as e:
+                self._reply(client, {"error": str(e)})
+                continue
+            self._reply(client, self._answer(client, request))
 
-    def _request(self, client: _Client, line: bytes) -> None:
-        now = self.clock()
-        client.tokens = min(2 * self.rate, client.tokens + (now - client.refilled) * self.rate)
-        client.refilled = now
-        client.tokens -= 1
-        if client.tokens < 0:
-            client.drop = f"flooded (more than {self.rate:g} requests a second)"
-            return
-        try:
-            request = protocol.parse(line, self.steering.labels)
-        except protocol.BadRequest as e:
-            self._reply(client, {"error": str(e)})
-            return
-        self._reply(client, self._answer(client, request))
-
-    def _answer(self, client: _Client, request: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, client: Connection, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
         reply: dict[str, Any] = {"ok": True, "op": op}
         if "id" in request:
@@ -243,29 +206,23 @@ class ControlServer:
                 return {"error": "busy: too many commands waiting for the camera loop; try again"}
         return reply
 
-    def _reply(self, client: _Client, obj: dict[str, Any]) -> None:
+    def _reply(self, client: Connection, obj: dict[str, Any]) -> None:
         with self._lock:
             self._queue(client, protocol.encode(obj))
 
-    def _queue(self, client: _Client, line: bytes) -> None:  # under _lock
-        if client.drop:
-            return
-        if not client.outbuf:
-            client.progress = self.clock()
-        client.outbuf += line
-        if len(client.outbuf) > self.max_out:
-            client.drop = f"stalled ({len(client.outbuf)} bytes unread)"
+    def _queue(self, client: Connection, line: bytes) -> None:  # under _lock
+        client.queue(line, self.clock(), self.max_out)
 
-    def _flush(self, client: _Client) -> None:
+    def _flush(self, client: Connection) -> None:
         with self._lock:
-            self._flush_now(client)
+            client.flush(self.clock())
 
     def _housekeep(self) -> None:
         now = self.clock()
         with self._lock:
             for client in list(self._clients.values()):
                 if client.outbuf and (client.parting or not client.drop):
-                    self._flush_now(client)
+                    client.flush(now)
                 if client.outbuf and now - client.progress > self.stall_s and not client.drop:
                     client.drop = f"stalled (nothing read for {self.stall_s:g} s)"
                 if client.drop:
@@ -277,19 +234,7 @@ class ControlServer:
                 if self._sel.get_key(client.sock).events != want:
                     self._sel.modify(client.sock, want, client)
 
-    def _flush_now(self, client: _Client) -> None:  # under _lock: try once, without waiting
-        try:
-            sent = client.sock.send(client.outbuf)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            client.drop = "closed"
-            return
-        if sent:
-            del client.outbuf[:sent]
-            client.progress = self.clock()
-
-    def _forget(self, client: _Client) -> None:  # under _lock
+    def _forget(self, client: Connection) -> None:  # under _lock
         self._clients.pop(client.fd, None)
         try:
             self._sel.unregister(client.sock)
