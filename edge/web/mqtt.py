@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from edge.web.hub import Hub
 log = logging.getLogger(__name__)
 
 OVERRIDE_MINUTES = 30
+ATTRIBUTES_EVERY_S = 10.0
 CAMERA = "camera"  # the select's option that clears the override
 PLAIN_COMMANDS = ("like", "skip", "pause", "resume")
 
@@ -55,6 +57,7 @@ class MqttBridge:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._labels: tuple[str, ...] = ()
+        self._sent: tuple[Any, float] | None = None  # (what the last state said, when)
         hub.listeners.append(self._on_hub_event)
 
     def topic(self, name: str) -> str:
@@ -80,6 +83,7 @@ class MqttBridge:
             return
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         client.subscribe(self.topic("command"), qos=1)
+        self._sent = None  # a restarted broker may have lost the retained state
         self._announce()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
@@ -115,8 +119,19 @@ class MqttBridge:
             self._announce()  # the select's options come from the model's labels
             return
         self.client.publish(self.topic("availability"), "online" if self.hub.connected else "offline", retain=True)
-        if status:
+        if status and self._due(status, force=not self.client.is_connected() or self._sent is None):
             self.client.publish(self.topic("state"), json.dumps(status), retain=True)
+
+    def _due(self, status: dict[str, Any], force: bool) -> bool:
+        """Publish a change of mood, song, source, override or settings at once; the drifting valence and
+        arousal at most every ``ATTRIBUTES_EVERY_S`` (Home Assistant records every state it gets)."""
+        key = tuple(status.get(k) for k in ("mood", "source", "song", "volume", "paused", "strategy", "faces"))
+        key += ((status.get("override") or {}).get("mood"),)
+        now = time.monotonic()
+        if force or self._sent is None or key != self._sent[0] or now - self._sent[1] >= ATTRIBUTES_EVERY_S:
+            self._sent = (key, now)
+            return True
+        return False
 
 
 def parse_command(payload: bytes) -> dict[str, Any]:
