@@ -212,3 +212,17 @@ def _until(check, tries: int = 500) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_history_is_todays_moods_and_songs_only(rig):
+    controls, steering, server, path = rig
+    now = [1_800_000_000.0]  # a wall clock the test moves
+    steering.wall = lambda: now[0]
+    steering.on_event("mood", 1.0, {"mood": "happy"})
+    steering.on_event("volume", 1.5, {"volume": 0.3})  # settings are not history
+    now[0] += 86400  # the next day
+    steering.on_event("song", 2.0, {"mood": "happy", "path": "a.ogg"})
+    c = Conn(path)
+    history = c.ask({"op": "history"})["history"]
+    assert [(e["type"], e["time"]) for e in history] == [("song", now[0])]
+    c.close()

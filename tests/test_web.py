@@ -190,6 +190,15 @@ def test_the_page_shows_overrides_and_skips_live_and_survives_the_loop_restartin
     assert "holding sad" in shown(browser, "override", lambda text: text.startswith("holding"))
     segs = browser.find_elements(By.CSS_SELECTOR, "#timeline line.seg[data-mood=sad]")
     assert segs and segs[-1].get_attribute("data-source") == "override"
+    tap(browser, "strategy-uplift")
+    wait_for(lambda: browser.find_element(By.ID, "strategy-uplift").get_attribute("aria-pressed") == "true", 10,
+             "uplift pressed")
+    wait_for(lambda: rig.events_of("strategy"), 10, "the strategy in the events log")
+    tap(browser, "pause")
+    shown(browser, "pause", "Resume")
+    tap(browser, "pause")
+    shown(browser, "pause", "Pause")
+    assert [e["type"] for e in rig.events_of("pause", "resume")][-2:] == ["pause", "resume"]
     png = tmp_path / "web.png"
     browser.save_screenshot(str(png))
     assert png.stat().st_size > 10000

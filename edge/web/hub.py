@@ -119,7 +119,10 @@ class Hub:
     def _link(self, up: bool) -> None:
         if up != self.connected:
             self.connected = up
-            self._broadcast({"type": "link", "up": up})
+            event: dict[str, Any] = {"type": "link", "up": up}
+            if up:  # a restarted camera process: its status and today's history, afresh
+                event.update(status=self.status, history=self.history)
+            self._broadcast(event)
 
     def _broadcast(self, event: dict[str, Any]) -> None:
         for q in list(self._queues):

@@ -111,6 +111,11 @@ function handle(event) {
       render(event);
       break;
     case "link":
+      if (event.up) {
+        state.history = event.history || state.history;
+        render(event.status);
+        drawTimeline();
+      }
       linkChanged(event.up);
       break;
     default:
