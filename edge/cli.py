@@ -154,6 +154,6 @@ def _web(argv: Sequence[str]) -> int:
 SUBCOMMANDS: dict = {
     "install": _install,  # python -m edge install: the systemd service (docs/raspberry-pi.md)
     "audio-devices": _audio_devices,  # python -m edge audio-devices: names for music.audio_device
-    "songs": _songs,
-    "web": _web,  # python -m edge web [token]: the phone page, API and MQTT companion (docs/web.md)  # python -m edge songs scan|recommend|like|skip: the music library (docs/music.md)
+    "songs": _songs,  # python -m edge songs scan|recommend|like|skip: the music library (docs/music.md)
+    "web": _web,  # python -m edge web [token]: the phone page, API and MQTT companion (docs/web.md)
 }
