@@ -147,6 +147,7 @@ def _photos(cfg, args: argparse.Namespace, paths: list) -> int:
 
 def _run(cfg) -> int:
     from edge.bundle import BundleError
+    from edge.control.server import ControlError
     from edge.detect import DetectError
     from edge.events import EventLogError
     from edge.interpreter import InterpreterError
@@ -169,7 +170,8 @@ def _run(cfg) -> int:
     try:
         # Under systemd a missing camera is waited for (READY, watchdog, STATUS); by hand it is exit 2.
         run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source, wait_for_camera=hooks.notifier.enabled)
-    except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError) as e:
+    except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError,
+            ControlError) as e:
         hooks.status(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -194,8 +196,15 @@ def _songs(argv: Sequence[str]) -> int:
     return songs_main(argv)
 
 
+def _web(argv: Sequence[str]) -> int:
+    from edge.web.cli import main as web_main
+
+    return web_main(argv)
+
+
 SUBCOMMANDS: dict = {
     "install": _install,  # python -m edge install: the systemd service (docs/raspberry-pi.md)
     "audio-devices": _audio_devices,  # python -m edge audio-devices: names for music.audio_device
     "songs": _songs,  # python -m edge songs scan|recommend|like|skip: the music library (docs/music.md)
+    "web": _web,  # python -m edge web [token]: the phone page, API and MQTT companion (docs/web.md)
 }

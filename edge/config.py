@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edge.classify import ClassifyConfig
+from edge.control import ControlConfig
 from edge.detect import DetectConfig
 from edge.mood import MoodConfig
 from edge.music.config import MusicConfig  # light: no pygame
 from edge.overlay import OverlayConfig
 from edge.sources import SourceConfig
+from edge.web.config import MqttConfig, WebConfig
 
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,9 @@ class Config:
     music: MusicConfig = field(default_factory=MusicConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)  # the camera process's control socket
+    web: WebConfig = field(default_factory=WebConfig)  # the companion (python -m edge web)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)  # the companion's Home Assistant link
 
 
 #: section name -> its dataclass, in file order.

@@ -21,6 +21,9 @@ import numpy as np
 from edge import bundle as bundles
 from edge.classify import Classifier
 from edge.config import Config
+from edge.control.glue import PlayerControls, TappedLog
+from edge.control.server import ControlServer
+from edge.control.steer import Steering
 from edge.detect import FaceFinder
 from edge.events import EventLog
 from edge.mood import MoodFilter
@@ -105,6 +108,7 @@ class Pipeline:
         self.recorder: Recorder | None = None
         self.stats = RunStats()
         self.timer = _Timer()
+        self.steering: Steering | None = None  # the control socket's commands and mood override
         self.t = 0.0  # the latest frame time, for events the player thread writes
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
         self._first: float | None = None
@@ -171,9 +175,11 @@ class Pipeline:
         timer.lap("detect")
         emotions = self.classifier.classify(frame, faces)
         timer.lap("classify")
-        mood = self.moods.update(frame.t, faces, emotions)
+        mood, changed = self.moods.update(frame.t, faces, emotions), self.moods.last_change
+        if self.steering is not None:  # an override holds through what the faces say
+            mood, changed = self.steering.update(frame.t, mood, changed)
         self.t = frame.t
-        if self.moods.last_change:
+        if changed:
             self._mood_changed(frame.t, mood)
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
@@ -196,8 +202,9 @@ class Pipeline:
 
     def _mood_changed(self, t: float, mood: Mood) -> None:
         self.stats.moods += 1
+        source = {"source": self.steering.source} if self.steering is not None else {}
         self.events.write("mood", t, mood=mood.label, confidence=round(mood.confidence, 3), faces=mood.faces,
-                          valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
+                          valence=round(mood.valence, 3), arousal=round(mood.arousal, 3), **source)
         log.info("t=%.1fs mood %s (%.2f, %d face%s)", t, mood.label, mood.confidence, mood.faces,
                  "" if mood.faces == 1 else "s")
         if mood.label != UNCERTAIN:  # the song event, if any, is written now (on_song), at frame time t
@@ -222,6 +229,15 @@ class Pipeline:
                 self.player.skip()
 
 
+def open_control(pipe: Pipeline, path: str) -> ControlServer:
+    """The control socket at ``path``, steering ``pipe``'s player and hearing its events (docs/web.md)."""
+    steering = Steering(PlayerControls(pipe.player, pipe.recommender), pipe.bundle.labels)
+    pipe.events = TappedLog(pipe.events, steering.on_event)
+    steering.emit = pipe.events.write
+    pipe.steering = steering
+    return ControlServer(path, steering)
+
+
 def run(cfg: Config, stop: threading.Event | None = None,
         on_frame: Callable[[Frame], None] | None = None,
         on_source: Callable[[str, str], None] | None = None,
@@ -241,6 +257,7 @@ def run(cfg: Config, stop: threading.Event | None = None,
     stats, every = pipe.stats, cfg.output.log_every
     last_log = None
     ended = False
+    control = None
 
     def source_state(event: str, message: str) -> None:
         if event == "lost":
@@ -249,6 +266,9 @@ def run(cfg: Config, stop: threading.Event | None = None,
             on_source(event, message)
 
     try:
+        if cfg.control.socket:
+            control = open_control(pipe, cfg.control.socket)
+            control.start()
         source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
@@ -269,6 +289,8 @@ def run(cfg: Config, stop: threading.Event | None = None,
                 pipe.timer.start()
             ended = not stop.is_set()
     finally:
+        if control is not None:
+            control.close()
         pipe.close(settle=ended)
     log.info("processed %d frames in %.1f s (%.1f FPS); %d mood changes, %d songs; first frame after %.2f s",
              stats.frames, stats.seconds, stats.fps, stats.moods, stats.songs, stats.first_frame_s)

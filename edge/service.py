@@ -215,6 +215,11 @@ def render_unit(template: str, python: str, user: str, project: Path) -> str:
         "Group": user,
         "Documentation": f"file://{project}/docs/raspberry-pi.md",
     }
+    return set_unit_keys(template, values)
+
+
+def set_unit_keys(template: str, values: dict[str, str]) -> str:
+    """``template`` (a unit file) with the value of each ``Key=`` line in ``values`` replaced."""
     out = []
     for line in template.splitlines():
         key = line.split("=", 1)[0]
@@ -253,6 +258,8 @@ def _install_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-start", action="store_true", help="enable the service (it starts at boot), but "
                                                                 "do not start it now")
     parser.add_argument("--dry-run", action="store_true", help="say what would be written and run; change nothing")
+    parser.add_argument("--web", action="store_true", help="also install the companion (python -m edge web: phone page, "
+                                                          "API, MQTT) as moodplayer-web.service; docs/web.md")
     return parser
 
 
@@ -321,6 +328,11 @@ def install_main(argv: Sequence[str]) -> int:
     try:
         plan = plan_install(root, args.user, Path(os.path.abspath(args.venv)), Path(args.project).absolute(),
                             start=not args.no_start)
+        if args.web:
+            from edge.web.install import add_web
+
+            add_web(plan, Path(os.path.abspath(args.venv)) / "bin" / "python", Path(args.project).absolute(),
+                    camera_group=args.user, start=not args.no_start)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,42 @@
+"""The companion's ``[web]`` and ``[mqtt]`` settings (light: no aiohttp import), registered in edge.config
+next to ``[control]`` so one TOML file serves both processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (``"[::1]:8080"`` for IPv6) as (host, port); ``ValueError`` says what is wrong."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"web.listen must be HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080, got {listen!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host:
+        raise ValueError(f"web.listen needs a host (0.0.0.0 for every address), got {listen!r}")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: str = "127.0.0.1:8080"  # HOST:PORT the page and API listen on; a LAN address is your choice
+    state_dir: str = ""  # where the access token lives; "" = $STATE_DIRECTORY, else ~/.local/state/moodplayer-web
+
+    def __post_init__(self) -> None:
+        split_listen(self.listen)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = ""  # MQTT broker for Home Assistant; "" = no MQTT
+    port: int = 1883
+    username: str = ""
+    password_file: str = ""  # a file holding the broker password (keeps it out of the config)
+    topic: str = ""  # base topic; "" = moodplayer/<hostname>
+    discovery: str = "homeassistant"  # Home Assistant's discovery prefix
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
+        if any(c in self.topic for c in "#+") or self.topic.endswith("/"):
+            raise ValueError(f"mqtt.topic must be a plain topic without wildcards or a trailing /, got {self.topic!r}")

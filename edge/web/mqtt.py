@@ -1,0 +1,197 @@
+"""MQTT for Home Assistant (paho-mqtt): retained state, discovery configs, availability with a last will,
+and commands. paho's own thread connects and reconnects with backoff; nothing here ever waits for the
+broker, so a broker that is down or goes away changes nothing for the page or the camera loop.
+
+Topics (``base`` = ``mqtt.topic``, default ``moodplayer/<hostname>``)::
+
+    <base>/state          retained JSON, as /api/status
+    <base>/availability   "online" / "offline" (the last will; offline too while the camera process is away)
+    <base>/command        like | skip | pause | resume | {"mood": "sad", "minutes": 30} | {"mood": null}
+                          | {"volume": 0.5} | {"strategy": "uplift"}
+    <discovery>/{sensor,button,select}/<device>/<name>/config   retained Home Assistant discovery
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge.web.config import MqttConfig
+from edge.web.hub import Hub
+
+log = logging.getLogger(__name__)
+
+OVERRIDE_MINUTES = 30
+ATTRIBUTES_EVERY_S = 10.0
+CAMERA = "camera"  # the select's option that clears the override
+PLAIN_COMMANDS = ("like", "skip", "pause", "resume")
+
+
+def device_name(cfg: MqttConfig) -> str:
+    name = cfg.topic.rsplit("/", 1)[-1] if cfg.topic else socket.gethostname()
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "moodplayer"
+
+
+class MqttBridge:
+    """Mirrors ``hub`` onto the broker and forwards commands to it (on the asyncio ``loop``)."""
+
+    def __init__(self, cfg: MqttConfig, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
+        self.cfg, self.hub, self.loop = cfg, hub, loop
+        self.device = device_name(cfg)
+        self.base = cfg.topic or f"moodplayer/{self.device}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodplayer-{self.device}")
+        if cfg.username:
+            password = Path(cfg.password_file).read_text().strip() if cfg.password_file else None
+            self.client.username_pw_set(cfg.username, password)
+        self.client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._labels: tuple[str, ...] = ()
+        self._sent: tuple[Any, float] | None = None  # (what the last state said, when)
+        hub.listeners.append(self._on_hub_event)
+
+    def topic(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def start(self) -> None:
+        """Connect in the background (retrying until the broker answers)."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=30)
+        self.client.loop_start()
+        log.info("MQTT: connecting to %s:%d as %s", self.cfg.host, self.cfg.port, self.base)
+
+    def stop(self) -> None:
+        if self.client.is_connected():
+            self.client.publish(self.topic("availability"), "offline", qos=1, retain=True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- paho's thread -----------------------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+        if reason.is_failure:
+            log.warning("MQTT: the broker refused the connection (%s); check mqtt.username and password_file", reason)
+            return
+        log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
+        client.subscribe(self.topic("command"), qos=1)
+        self._sent = None  # a restarted broker may have lost the retained state
+        self._announce()
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+        log.warning("MQTT: disconnected (%s); retrying in the background", reason)
+
+    def _on_message(self, client, userdata, message) -> None:
+        try:
+            request = parse_command(message.payload)
+        except ValueError as e:
+            log.warning("MQTT: ignored command %r: %s", message.payload[:200], e)
+            return
+        future = asyncio.run_coroutine_threadsafe(self.hub.command(request), self.loop)
+        future.add_done_callback(lambda f: _log_reply(request, f))
+
+    # -- the asyncio thread ------------------------------------------------------------------------
+
+    def _on_hub_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") in ("status", "link"):
+            self._publish_state()
+
+    def _announce(self) -> None:
+        status = self.hub.status or {}
+        labels = tuple(status.get("labels") or ())
+        if labels:
+            self._labels = labels
+        for topic, config in discovery(self.cfg.discovery, self.device, self.base, self._labels).items():
+            self.client.publish(topic, json.dumps(config), qos=1, retain=True)
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        status = self.hub.status
+        if status and tuple(status.get("labels") or ()) != self._labels and self.client.is_connected():
+            self._announce()  # the select's options come from the model's labels
+            return
+        self.client.publish(self.topic("availability"), "online" if self.hub.connected else "offline", retain=True)
+        if status and self._due(status, force=not self.client.is_connected() or self._sent is None):
+            self.client.publish(self.topic("state"), json.dumps(status), retain=True)
+
+    def _due(self, status: dict[str, Any], force: bool) -> bool:
+        """Publish a change of mood, song, source, override or settings at once; the drifting valence and
+        arousal at most every ``ATTRIBUTES_EVERY_S`` (Home Assistant records every state it gets)."""
+        key = tuple(status.get(k) for k in ("mood", "source", "song", "volume", "paused", "strategy", "faces"))
+        key += ((status.get("override") or {}).get("mood"),)
+        now = time.monotonic()
+        if force or self._sent is None or key != self._sent[0] or now - self._sent[1] >= ATTRIBUTES_EVERY_S:
+            self._sent = (key, now)
+            return True
+        return False
+
+
+def parse_command(payload: bytes) -> dict[str, Any]:
+    """The socket request for an MQTT command payload; ``ValueError`` for one it does not know."""
+    text = payload.decode("utf-8", "replace").strip()
+    if text in PLAIN_COMMANDS:
+        return {"op": text}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise ValueError(f"use one of {', '.join(PLAIN_COMMANDS)} or a JSON object") from None
+    if not isinstance(body, dict):
+        raise ValueError("a JSON command is an object")
+    if "mood" in body:
+        mood = None if body["mood"] in (None, CAMERA) else body["mood"]
+        return {"op": "mood", "mood": mood, "minutes": body.get("minutes", OVERRIDE_MINUTES)}
+    for op in ("volume", "strategy"):
+        if op in body:
+            return {"op": op, op: body[op]}
+    raise ValueError('a JSON command has "mood", "volume" or "strategy"')
+
+
+def _log_reply(request: dict[str, Any], future) -> None:
+    try:
+        reply = future.result()
+    except Exception as e:  # the camera process is away: the command is dropped, not queued
+        log.warning("MQTT: command %s not delivered: %s", request["op"], e)
+        return
+    if not reply.get("ok"):
+        log.warning("MQTT: command %s refused: %s", request["op"], reply.get("error"))
+
+
+def discovery(prefix: str, device: str, base: str, labels: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Home Assistant discovery configs, topic -> payload: the mood (valence/arousal as attributes), the
+    song, like and skip buttons, and a select that overrides the mood for 30 minutes."""
+    common = {"availability_topic": f"{base}/availability", "state_topic": f"{base}/state",
+              "device": {"identifiers": [f"moodplayer_{device}"], "name": f"moodplayer {device}",
+                         "manufacturer": "moodplayer", "model": "camera mood player"}}
+    command = f"{base}/command"
+    entities = {
+        ("sensor", "mood"): {"name": "Mood", "icon": "mdi:emoticon-outline", "value_template": "{{ value_json.mood }}",
+                             "json_attributes_topic": f"{base}/state",
+                             "json_attributes_template": "{{ {'valence': value_json.valence, 'arousal': "
+                                                         "value_json.arousal, 'source': value_json.source, "
+                                                         "'confidence': value_json.confidence} | tojson }}"},
+        ("sensor", "song"): {"name": "Song", "icon": "mdi:music", "value_template": "{{ value_json.song_name }}"},
+        ("button", "like"): {"name": "Like", "icon": "mdi:heart", "command_topic": command, "payload_press": "like"},
+        ("button", "skip"): {"name": "Skip", "icon": "mdi:skip-next", "command_topic": command,
+                             "payload_press": "skip"},
+        ("select", "mood_override"): {
+            "name": "Mood override", "icon": "mdi:emoticon-cool-outline", "command_topic": command,
+            "options": [CAMERA, *labels],
+            "value_template": "{{ value_json.override.mood if value_json.override else '" + CAMERA + "' }}",
+            "command_template": '{"mood": "{{ value }}", "minutes": ' + str(OVERRIDE_MINUTES) + "}"},
+    }
+    out = {}
+    for (component, name), config in entities.items():
+        config = {**common, **config, "unique_id": f"moodplayer_{device}_{name}",
+                  "object_id": f"moodplayer_{device}_{name}"}
+        if component == "button":
+            config.pop("state_topic")
+        out[f"{prefix}/{component}/{device}/{name}/config"] = config
+    return out
