@@ -34,6 +34,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 UNIT_NAME = "moodplayer.service"
 CONFIG_PATH = "/etc/moodplayer/config.toml"
 STATE_DIR = "/var/lib/moodplayer"
+#: The camera process's control socket (RuntimeDirectory=moodplayer), for the companion.
+CONTROL_SOCKET = "/run/moodplayer/control.sock"
 DEFAULT_USER = "moodplayer"
 DEFAULT_VENV = "/opt/moodplayer/.venv"
 #: The service user's groups: cameras and /dev/dma_heap (video), ALSA (audio), /dev/dri/renderD* (render).
@@ -210,7 +212,7 @@ def sysusers_text(user: str) -> str:
 def render_unit(template: str, python: str, user: str, project: Path) -> str:
     """The repository's unit with ExecStart=, User=, Group= and Documentation= for this install."""
     values = {
-        "ExecStart": f"{python} -m edge --headless --config {CONFIG_PATH}",
+        "ExecStart": f"{python} -m edge --headless --config {CONFIG_PATH} --control-socket {CONTROL_SOCKET}",
         "User": user,
         "Group": user,
         "Documentation": f"file://{project}/docs/raspberry-pi.md",

@@ -3,6 +3,8 @@ that goes away and comes back, and a clean stop on SIGTERM. Nothing here needs r
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import re
 import shutil
@@ -197,6 +199,79 @@ def test_unit_is_hardened_and_scores_an_exposure_of_1_5_or_lower(tmp_path):
     assert exposure(tmp_path / "etc/systemd/system/moodplayer.service") == score
 
 
+def syscall_set(group: str, analyze: str) -> set[str]:
+    """The system calls of ``@group`` (nested groups expanded), as systemd-analyze lists them."""
+    out = subprocess.run([analyze, "syscall-filter", group], capture_output=True, text=True, timeout=30).stdout
+    names: set[str] = set()
+    for line in out.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("@"):
+            names |= syscall_set(line, analyze)
+        elif line and not line.startswith("#"):
+            names.add(line)
+    return names
+
+
+def unit_syscalls(filters: list[str], analyze: str) -> set[str]:
+    """What a unit's ``SystemCallFilter=`` lines allow, read as systemd does: the first line (an allow-
+    list here) sets the set, each later ``~`` line takes its calls out, each plain line puts them back."""
+    allowed: set[str] = set()
+    for i, line in enumerate(filters):
+        deny = line.startswith("~")
+        names = set().union(*(syscall_set(w, analyze) if w.startswith("@") else {w} for w in line.lstrip("~").split()))
+        assert i or not deny, "the unit's first SystemCallFilter= is an allow-list"
+        allowed = allowed - names if deny else allowed | names
+    return allowed
+
+
+UNDER_FILTER = r"""
+import ctypes, errno, json, sys, threading
+lib = ctypes.CDLL("libseccomp.so.2")
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_init.argtypes = [ctypes.c_uint32]
+lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+lib.seccomp_load.argtypes = [ctypes.c_void_p]
+from edge.music.analysis import lower_thread_priority  # imported before the filter, as the service has it
+ctx = lib.seccomp_init(0x00050000 | errno.EPERM)  # SystemCallErrorNumber=EPERM for everything else
+for name in json.loads(sys.argv[1]):
+    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    if nr >= 0:
+        assert lib.seccomp_rule_add(ctx, 0x7FFF0000, nr, 0) == 0, name
+assert lib.seccomp_load(ctx) == 0
+result = {}
+thread = threading.Thread(target=lambda: result.update(nice=lower_thread_priority()))
+thread.start()
+thread.join()
+print(json.dumps(result))
+"""
+
+
+def test_the_song_analysis_thread_is_niced_under_the_units_syscall_filter():
+    """The unit's own SystemCallFilter=, applied with libseccomp to a real process: the analysis thread's
+    setpriority works (its nice value goes up by 10). Without the unit's setpriority line it is refused."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: it lists the calls behind the unit's @groups")
+    try:
+        ctypes.CDLL("libseccomp.so.2")
+    except OSError:
+        pytest.skip("libseccomp.so.2 is not installed (apt install libseccomp2)")
+    filters = unit_settings(UNIT.read_text())["SystemCallFilter"]
+    assert unit_settings(UNIT.read_text())["SystemCallErrorNumber"] == ["EPERM"]
+
+    def nice_under(lines: list[str]) -> int | None:
+        allowed = sorted(unit_syscalls(lines, analyze))
+        out = subprocess.run([sys.executable, "-c", UNDER_FILTER, json.dumps(allowed)], capture_output=True,
+                             text=True, timeout=60, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])["nice"]
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert nice_under(filters) == min(19, base + 10)
+    assert nice_under([f for f in filters if f != "setpriority"]) is None  # how the unit was before
+
+
 # -- the installer -----------------------------------------------------------------------------------
 
 def mode(path: Path) -> int:
@@ -215,7 +290,8 @@ def test_installer_writes_unit_user_and_config_into_a_root(tmp_path, capsys):
     for folder in (unit.parent, users.parent, config.parent):
         assert mode(folder) == 0o755, folder
     s = unit_settings(unit.read_text())
-    assert s["ExecStart"] == [f"{venv}/bin/python -m edge --headless --config /etc/moodplayer/config.toml"]
+    assert s["ExecStart"] == [f"{venv}/bin/python -m edge --headless --config /etc/moodplayer/config.toml "
+                              "--control-socket /run/moodplayer/control.sock"]
     assert s["User"] == ["moodplayer"] and s["Group"] == ["moodplayer"]
     assert s["Documentation"] == [f"file://{ROOT}/docs/raspberry-pi.md"]
     lines = users.read_text().splitlines()

@@ -103,6 +103,22 @@ def cache_path(root: Path, state: Path) -> Path:
     return state / f"features-{digest}.json"
 
 
+
+#: How much nicer than the camera loop the analysis thread runs.
+NICER_BY = 10
+
+
+def lower_thread_priority(step: int = NICER_BY) -> int | None:
+    """Make the calling thread ``step`` nicer (Linux: a thread's own nice value); returns the new value,
+    or None where that is refused (logged: the unit's SystemCallFilter must allow setpriority)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError) as e:
+        log.warning("song analysis runs at the camera's priority: can't lower it (%s)", e)
+        return None
+
 class FeatureCache:
     """Features (and tags) by song, valid while a file's size and mtime stay the same. ``get`` and
     ``put`` are thread-safe; ``save`` writes atomically, merging what another process wrote meanwhile.
@@ -318,11 +334,7 @@ class Analyser:
         self._thread.start()
 
     def _run(self, shutdown: threading.Event | None) -> None:
-        try:  # 10 nicer than the rest of the process; on Linux this touches this thread only
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10))
-        except (AttributeError, OSError):
-            pass
+        lower_thread_priority()
         stopping = self._stop if shutdown is None else _Either(self._stop, shutdown)
         try:
             while not stopping.is_set():

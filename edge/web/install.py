@@ -9,13 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge.service import set_unit_keys
+from edge.service import CONFIG_PATH, CONTROL_SOCKET, set_unit_keys
 
 WEB_UNIT = "moodplayer-web.service"
 WEB_USER = "moodplayer-web"
 WEB_STATE = "/var/lib/moodplayer-web"
-SOCKET = "/run/moodplayer/control.sock"
-CONFIG_PATH = "/etc/moodplayer/config.toml"
 
 
 def web_sysusers_text(camera_group: str, user: str = WEB_USER) -> str:
@@ -31,7 +29,7 @@ def web_sysusers_text(camera_group: str, user: str = WEB_USER) -> str:
 def render_web_unit(template: str, python: str, camera_group: str, project: Path, user: str = WEB_USER) -> str:
     """The repository's companion unit with this install's ExecStart=, users and Documentation=."""
     values = {
-        "ExecStart": f"{python} -m edge web --config {CONFIG_PATH} --control-socket {SOCKET}",
+        "ExecStart": f"{python} -m edge web --config {CONFIG_PATH} --control-socket {CONTROL_SOCKET}",
         "User": user,
         "Group": user,
         "SupplementaryGroups": camera_group,
