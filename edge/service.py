@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from edge.statefile import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -238,6 +240,7 @@ class _Plan:
     kept: list[Path] = dataclasses.field(default_factory=list)
     commands: list[list[str]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    bad_config: str = ""  # the kept config does not load: why
 
 
 def _install_parser() -> argparse.ArgumentParser:
@@ -260,6 +263,8 @@ def _install_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-start", action="store_true", help="enable the service (it starts at boot), but "
                                                                 "do not start it now")
     parser.add_argument("--dry-run", action="store_true", help="say what would be written and run; change nothing")
+    parser.add_argument("--check", action="store_true", help="stop (exit 2, nothing written) if the existing config "
+                                                            "would not load; without it that is a warning")
     parser.add_argument("--web", action="store_true", help="also install the companion (python -m edge web: phone page, "
                                                           "API, MQTT) as moodplayer-web.service; docs/web.md")
     return parser
@@ -298,6 +303,10 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
     config = Path(CONFIG_PATH.lstrip("/"))
     if (root / config).exists():
         plan.kept.append(config)
+        problem = check_config(root / config)
+        if problem:
+            plan.bad_config = (f"the kept config would stop the service at start: {problem}; fix it, or move it "
+                               "away and install again for a fresh one")
     else:
         plan.files.append((config, default_config_text(project), 0o644))
     plan.commands = [["systemd-sysusers", "/etc/sysusers.d/moodplayer.conf"], ["systemctl", "daemon-reload"],
@@ -308,15 +317,24 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
 
 
 def _write(path: Path, text: str, mode: int) -> None:
-    """Write atomically with ``mode`` (parents 0755), so a half-written unit never exists."""
+    """Write atomically with ``mode`` (parents 0755) and fsync it, so a half-written unit never exists,
+    not even after a power cut."""
     for parent in reversed(path.parents):
         if not parent.exists():
             parent.mkdir(mode=0o755)
             os.chmod(parent, 0o755)  # mkdir's mode is masked by the umask
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    write_text_atomic(path, text, mode)
+
+
+def check_config(path: Path) -> str | None:
+    """None if the config at ``path`` loads, else the error the service would stop on (names the key)."""
+    from edge import config as configs
+
+    try:
+        configs.load(path)
+    except configs.ConfigError as e:
+        return str(e)
+    return None
 
 
 def install_main(argv: Sequence[str]) -> int:
@@ -340,6 +358,11 @@ def install_main(argv: Sequence[str]) -> int:
         return 2
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if plan.bad_config:
+        if args.check:
+            print(f"error: {plan.bad_config}", file=sys.stderr)
+            return 2
+        print(f"warning: {plan.bad_config}", file=sys.stderr)
     verb = "would write" if args.dry_run else "wrote"
     for rel, text, mode in plan.files:
         path = root / rel

@@ -18,7 +18,7 @@ import pytest
 
 from edge.music import feedback as fb
 from edge.music import features as feats
-from edge.music import statefile
+from edge import statefile
 from edge.music.analysis import FeatureCache
 from edge.music.cli import main as songs_cli
 from edge.music.feedback import FeedbackStore, write_access

@@ -313,6 +313,24 @@ def test_installer_writes_unit_user_and_config_into_a_root(tmp_path, capsys):
     assert "m mood video" in users.read_text()
 
 
+def test_installer_checks_a_kept_config_and_names_its_bad_key(tmp_path, capsys):
+    config = tmp_path / "etc/moodplayer/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[detect]\nevrey = 3\n")
+    args = ["install", "--root", str(tmp_path), "--venv", sys.prefix]
+    assert main(args) == 0  # a warning: the files are written, the config kept as it is
+    err = capsys.readouterr().err
+    assert "warning: the kept config would stop the service" in err and "'detect.evrey'" in err
+    assert "did you mean 'every'" in err and config.read_text() == "[detect]\nevrey = 3\n"
+    unit = tmp_path / "etc/systemd/system/moodplayer.service"
+    unit.unlink()
+    assert main([*args, "--check"]) == 2  # --check: an error, and nothing written
+    assert "error: the kept config would stop the service" in capsys.readouterr().err and not unit.exists()
+    config.write_text("[detect]\nevery = 3\n")
+    assert main([*args, "--check"]) == 0 and unit.is_file()
+    assert not [p for p in unit.parent.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+
+
 def test_installer_dry_run_bad_user_and_shell_wrapper(tmp_path, capsys):
     assert main(["install", "--root", str(tmp_path), "--dry-run"]) == 0
     assert "would write" in capsys.readouterr().out and not any(tmp_path.iterdir())

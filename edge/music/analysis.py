@@ -6,7 +6,7 @@ at a time, refitting the mood model (``rank.MoodModel``) about once a second so 
 songs find their moods while the scan runs. ``FeatureCache`` keeps the results in one JSON file
 keyed by path, size and mtime, so a song is analysed once; it is saved every ``SAVE_EVERY_S`` of the
 injected clock and at the end of a scan, and a cache file that can't be read is moved aside, not
-written over (``edge.music.statefile``).
+written over (``edge.statefile``).
 
 Trouble with a file is sorted by its cause (``check``):
 
@@ -32,7 +32,7 @@ from typing import Callable, Mapping
 from edge.music import features as feats
 from edge.music.library import Library
 from edge.music.rank import SongState, refit
-from edge.music.statefile import read_text, set_aside, write_json_atomic
+from edge.statefile import read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The file lives in the state folder (``state_dir``): ``music.state_dir`` if set, else
 ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=moodplayer`` gives ``/var/lib/moodplayer``), else
 ``$XDG_STATE_HOME/moodplayer``, else ``~/.local/state/moodplayer``. Every change re-reads the file
-and writes it atomically (``edge.music.statefile``), so the running player and a
+and writes it atomically (``edge.statefile``), so the running player and a
 ``python -m edge songs like PATH`` from a shell both land, and a power cut leaves the old file or
 the new one, never half of one. Nothing is written until the first like or skip.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edge.music.statefile import loads_salvaging, read_text, set_aside, write_json_atomic
+from edge.statefile import loads_salvaging, read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""State files (likes and skips, the song feature cache): written atomically, never written over unread.
+"""State files (likes and skips, the song feature cache, the installer's files): written atomically,
+never written over unread.
 
 ``write_json_atomic`` writes a temporary file in the same folder, fsyncs it, renames it over the old one
 and fsyncs the folder, so a power cut leaves the old file or the new one, never half of one, and the
@@ -23,13 +24,19 @@ log = logging.getLogger(__name__)
 def write_json_atomic(path: Path, data: object) -> None:
     """Write ``data`` as JSON to ``path`` (mode 0644) so that readers see the old file or the new, never
     half; the folder is fsynced after the rename. Raises ``OSError``."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` with ``mode``: a temporary file in the same folder, fsynced, renamed over
+    the old one, the folder fsynced after the rename. Raises ``OSError``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
+            f.write(text)
             f.flush()
-            os.fchmod(f.fileno(), 0o644)
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
