@@ -396,3 +396,26 @@ def test_disabled_music_needs_no_picker_and_plays_nothing() -> None:
     off.stop()
     with pytest.raises(ValueError, match="needs a picker"):
         Player(MusicConfig())
+
+
+def test_a_mood_whose_songs_are_gone_plays_again_when_they_are_back() -> None:
+    """A USB stick remounting: every song of the mood missing for a while, then back. The player stays
+    quiet, asks again every NOTHING_RETRY_S of its clock, and plays as soon as the picker has one."""
+    clock = Clock()
+    picker = RoundRobin()
+    player, world, _, songs, _ = make(clock, picker=picker, idle="fade")
+    gone = {m: list(v) for m, v in picker.songs.items()}
+    picker.songs = {}
+    player.request("happy")
+    run_until(player, clock, 100.0)
+    assert world.played == [] and player.current() is None
+    asks = [c for c in picker.calls if c[0] == "happy"]
+    assert 3 <= len(asks) <= 5  # at the request, then every 30 s: no busy polling
+    picker.songs = gone  # the stick is back
+    run_until(player, clock, 131.0)
+    assert world.played and world.played[0][1] == "h1.ogg" and world.played[0][0] <= 130.05
+    player.idle()  # idle = "fade" is quiet on purpose: no retries then
+    run_until(player, clock, 240.0)
+    calls = len(picker.calls)
+    run_until(player, clock, 400.0)
+    assert len(picker.calls) == calls

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 CACHE_NAME = ".moodplayer-features.json"
 SAVE_EVERY_S = 30.0  # the feature cache is saved this often during a scan (and at its end)
-RETRY_FIRST_S, RETRY_MAX_S = 30.0, 3600.0  # a temporarily unreadable song is tried again after these
+RETRY_FIRST_S, RETRY_MAX_S = 30.0, 120.0  # a temporarily unreadable song is tried again after these
 CHECK_SECONDS = 2.0  # how much ``check`` decodes
 
 Clock = Callable[[], float]

@@ -32,6 +32,7 @@ class Deck:
     MIN_PLAY_S = 0.2  # a song that "ends" sooner than this is treated as unplayable
     SKIP_FADE_MS = 300
     STALL_S = 5.0  # a playing song whose position does not move for this long: the device hangs
+    NOTHING_RETRY_S = 30.0  # a mood with nothing playable (songs gone, a stick remounting): ask again this often
 
     def __init__(self, make_output: OutputFactory, choose: Choose, discard: Callable[[Path], None], *,
                  volume: float, transition_ms: int, retry_s: float,
@@ -54,6 +55,7 @@ class Deck:
         self.fade_until: float | None = None
         self.paused = False
         self.stay_quiet = False  # idle, or nothing playable for the mood: no next song until a new command
+        self.retry_at: float | None = None  # nothing was playable: ask again then (idle never asks)
         self.losses = 0
         self.want_next = False  # after a restart: pick the next song though none ended
         self.stall = StallWatch(self.STALL_S)
@@ -64,13 +66,14 @@ class Deck:
     def play(self, mood: str, path: Path, fade_in_ms: int, fade_out_ms: int, now: float) -> None:
         """Fade the current song out (``fade_out_ms``), then play ``path`` fading in."""
         self.pending = (mood, path, fade_in_ms)
-        self.stay_quiet = False
+        self.stay_quiet, self.retry_at = False, None
         self._fade_out(fade_out_ms, now)
 
-    def quiet(self, fade_ms: int, now: float) -> None:
-        """Fade to silence and stay there (idle, or a mood without songs)."""
+    def quiet(self, fade_ms: int, now: float, retry: bool = False) -> None:
+        """Fade to silence and stay there: idle, or (``retry``) a mood without songs, asked again after
+        ``NOTHING_RETRY_S``."""
         self.pending = None
-        self.stay_quiet = True
+        self.stay_quiet, self.retry_at = True, now + self.NOTHING_RETRY_S if retry else None
         self._fade_out(fade_ms, now)
 
     def skip(self, now: float) -> None:
@@ -120,10 +123,10 @@ class Deck:
             if now - self.started < self.MIN_PLAY_S:
                 self._unplayable(self.current, "it stopped as soon as it started")
             self._set_current(None, None)
+        if self.retry_at is not None and now >= self.retry_at:  # songs may be back (a remounted stick)
+            ended, self.stay_quiet = True, False
         if ended and self.pending is None and not self.stay_quiet:  # the mood goes on
-            choice = self.choose("next")
-            self.pending = (*choice, 0) if choice else None
-            self.stay_quiet = choice is None
+            self._choose("next", 0, now)
         if self.pending is not None:
             self._start(now)
 
@@ -134,9 +137,7 @@ class Deck:
                 self.output.play(path, fade_in)
             except SongError as e:
                 self._unplayable(path, str(e))
-                choice = self.choose("replace")
-                self.pending = (*choice, fade_in) if choice else None
-                self.stay_quiet = choice is None
+                self._choose("replace", fade_in, now)
                 continue
             except OutputError as e:
                 self._lost(now, str(e))
@@ -144,6 +145,13 @@ class Deck:
             self.pending = None
             self.started = now
             self._set_current(path, mood)
+
+    def _choose(self, cause: str, fade_in: int, now: float) -> None:
+        """The next song for the mood; with none, stay quiet and ask again after ``NOTHING_RETRY_S``."""
+        choice = self.choose(cause)
+        self.pending = (*choice, fade_in) if choice else None
+        self.stay_quiet = choice is None
+        self.retry_at = now + self.NOTHING_RETRY_S if choice is None else None
 
     def _fade_out(self, ms: int, now: float) -> None:
         if self.fade_until is not None:

@@ -139,8 +139,8 @@ class Chooser:
     def _pick(self, mood: str) -> Path | None:
         path = self.picker.next(mood, point=self.point)
         if path is None:
-            once(self.warned, f"nothing:{mood}", "no playable songs for mood %r: staying quiet until the mood "
-                  "changes", mood)
+            once(self.warned, f"nothing:{mood}", "no playable songs for mood %r: staying quiet, asking again "
+                  "every %.0f s", mood, Deck.NOTHING_RETRY_S)
         return path
 
 
@@ -195,7 +195,7 @@ class Player:
         if changed:
             log.debug("t=%s: chose %s for %s", t, path, mood)
             if path is None:
-                self._put("quiet", self._transition_ms)
+                self._put("quiet", self._transition_ms, True)  # no songs now: asked again later
             else:
                 self._put("play", mood, path)
         return path
@@ -204,7 +204,7 @@ class Player:
         """Nobody is seen: fade to quiet if ``config.idle == "fade"``, else keep playing."""
         if self.config.idle == "fade" and self.chooser.forget():
             log.info("nobody seen: fading the music out")
-            self._put("quiet", self.config.fade_ms)
+            self._put("quiet", self.config.fade_ms, False)
 
     def like(self) -> None:
         """The user likes the current song (passed to ``on_feedback``)."""
@@ -308,7 +308,7 @@ class Player:
         if command == "play":
             deck.play(args[0], args[1], self._transition_ms, self._transition_ms, now)
         elif command == "quiet":
-            deck.quiet(args[0], now)
+            deck.quiet(args[0], now, retry=args[1])
         elif command == "volume":
             deck.set_volume(args[0])
         elif command == "pause":
