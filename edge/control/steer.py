@@ -171,6 +171,7 @@ class Steering:
             "valence": round(camera.valence, 3), "arousal": round(camera.arousal, 3), "faces": camera.faces,
             "camera": camera.label, "song": str(song) if song else None,
             "song_name": _song_name(song), "volume": player.get("volume"), "paused": player.get("paused"),
+            "silent": player.get("silent"),  # no audio output open (a speaker unplugged, HDMI off)
             "strategy": player.get("strategy"), "override": override, "labels": list(self.labels),
         }
         if self.listeners and (self._last_push is None or t - self._last_push >= self.status_every

@@ -230,7 +230,7 @@ class Deck:
             self.pending = (self.song_mood or "", self.current, 0)
 
     def _unplayable(self, path: Path, why: str) -> None:
-        once(self._warned, f"bad:{path}", "skipping %s, it can't be played (%s): replace or delete it", path, why)
+        once(self._warned, f"bad:{path}", "can't play %s (%s): leaving it out", path, why)
         self.discard(path)
 
     def _set_current(self, path: Path | None, mood: str | None) -> None:
