@@ -182,7 +182,7 @@ class MoodFilter:
             raise ValueError(f"labels must be at least two distinct names, got {self.labels}")
         if UNCERTAIN in self.labels:
             raise ValueError(f"'{UNCERTAIN}' is reserved and cannot be a label")
-        self._points = _points(self.labels)
+        _points(self.labels)  # every label must be on the circumplex: a ValueError now, not at the first face
         self._index = {label: i for i, label in enumerate(self.labels)}
         self._orders: dict[tuple[str, ...], np.ndarray] = {}  # other label orders -> index into them
         self.reset()
@@ -325,8 +325,7 @@ class MoodFilter:
             return Mood(self._label, m.confidence, self._since, 0, m.valence, m.arousal, m.probs)
         top = int(np.argmax(room))
         conf = room[self._index[self._label]] if self._label != UNCERTAIN else room[top]
-        total = float(room.sum())
-        v, a = (room @ self._points) / total if total > 0 else (0.0, 0.0)
+        v, a = valence_arousal(room, self.labels)
         probs = {label: round(float(p), 4) for label, p in zip(self.labels, room)}
         return Mood(self._label, round(float(conf), 4), self._since, len(self._tracks),
                     round(float(v), 4), round(float(a), 4), probs)

@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 class CameraSource(Source):
     """Frames from an OpenCV camera; ``t`` is monotonic capture time since the camera opened.
 
-    A failed read makes ``read()`` return None (iteration then raises ``SourceError``); ``reopen()``
-    releases and opens the device again, for a retry layer.
+    A failed read makes ``read()`` return None (iteration then raises ``SourceError``); retrying a lost
+    camera is ``edge.sources.resilient``'s job (it opens a new one).
     """
 
     live = True
@@ -62,13 +62,6 @@ class CameraSource(Source):
         frame = Frame(as_bgr8(image), t, self._index)
         self._index += 1
         return frame
-
-    def reopen(self) -> None:
-        """Release the device and open it again (``t`` and ``index`` keep counting)."""
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        self._open()
 
     def close(self) -> None:
         super().close()
