@@ -192,17 +192,7 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
     where = f"{Path(path) / META_FILE}"
     if not isinstance(data, Mapping):
         raise BundleError(f"{where}: expected a JSON object, got {type(data).__name__}")
-
-    def need(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], prefix: str = "") -> Any:
-        name = prefix + key
-        if key not in obj:
-            raise BundleError(f"{where}: missing key '{name}'")
-        value = obj[key]
-        ok = isinstance(value, typ) and not (isinstance(value, bool) and bool not in _as_tuple(typ))
-        if not ok:
-            raise BundleError(f"{where}: '{name}' must be {_typename(typ)}, got {value!r}")
-        return value
-
+    need = _Need(where)
     if data.get("format", FORMAT) != FORMAT:
         raise BundleError(f"{where}: 'format' is {data.get('format')!r}, expected {FORMAT!r}")
     version = need(data, "format_version", int)
@@ -214,8 +204,53 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
         raise BundleError(f"{where}: 'labels' must be a non-empty list of names, got {labels!r}")
     if len(set(labels)) != len(labels):
         raise BundleError(f"{where}: 'labels' has duplicates: {labels!r}")
+    spec = _input(need, need(data, "input", dict))
+    source = data.get("source", {})
+    verification = data.get("verification", {})
+    for key, value in (("source", source), ("verification", verification)):
+        if not isinstance(value, dict):
+            raise BundleError(f"{where}: '{key}' must be an object, got {value!r}")
+    model_sha = data.get("model_sha256", "")
+    if not isinstance(model_sha, str) or (model_sha and (len(model_sha) != 64 or
+                                                         any(c not in "0123456789abcdef" for c in model_sha))):
+        raise BundleError(f"{where}: 'model_sha256' must be 64 lowercase hex digits, got {model_sha!r}")
+    known = {"format", "format_version", "name", "labels", "input", "preprocessing", "quantization",
+             "source", "converter_version", "verification", "model_sha256"}
+    return Bundle(
+        path=Path(path),
+        name=str(data.get("name", Path(path).name)),
+        labels=tuple(labels),
+        input=spec,
+        preprocessing=_preprocessing(need, need(data, "preprocessing", dict), spec.channels),
+        quantization=_quantization(need, need(data, "quantization", dict)),
+        source=source,
+        converter_version=str(data.get("converter_version", "")),
+        verification=verification,
+        model_sha256=model_sha,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
 
-    inp = need(data, "input", dict)
+
+class _Need:
+    """``need(obj, key, type, prefix)``: ``obj[key]`` if present and of ``type``, else a ``BundleError``
+    naming the key (``prefix + key``) in ``where``."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __call__(self, obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], prefix: str = "") -> Any:
+        name = prefix + key
+        if key not in obj:
+            raise BundleError(f"{self.where}: missing key '{name}'")
+        value = obj[key]
+        ok = isinstance(value, typ) and not (isinstance(value, bool) and bool not in _as_tuple(typ))
+        if not ok:
+            raise BundleError(f"{self.where}: '{name}' must be {_typename(typ)}, got {value!r}")
+        return value
+
+
+def _input(need: _Need, inp: Mapping[str, Any]) -> InputSpec:
+    where = need.where
     height = need(inp, "height", int, "input.")
     width = need(inp, "width", int, "input.")
     channels = need(inp, "channels", int, "input.")
@@ -229,8 +264,11 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
         raise BundleError(f"{where}: 'input.color' must be one of {', '.join(COLORS)}, got {color!r}")
     if (color == "gray") != (channels == 1):
         raise BundleError(f"{where}: 'input.color' {color!r} contradicts 'input.channels' {channels}")
+    return InputSpec(height, width, channels, color)
 
-    pre = need(data, "preprocessing", dict)
+
+def _preprocessing(need: _Need, pre: Mapping[str, Any], channels: int) -> Preprocessing:
+    where = need.where
     mode = need(pre, "mode", str, "preprocessing.")
     mean = need(pre, "mean", list, "preprocessing.")
     std = need(pre, "std", list, "preprocessing.")
@@ -244,8 +282,11 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
         raise BundleError(f"{where}: 'preprocessing.crop_margin' must be a number in [0, 1], got {margin!r}")
     if mode in SCALES and (tuple(mean), tuple(std)) != ((SCALES[mode][0],) * channels, (SCALES[mode][1],) * channels):
         raise BundleError(f"{where}: 'preprocessing.mode' {mode!r} contradicts its mean/std {mean}/{std}")
+    return Preprocessing(mode, tuple(float(v) for v in mean), tuple(float(v) for v in std), float(margin))
 
-    q = need(data, "quantization", dict)
+
+def _quantization(need: _Need, q: Mapping[str, Any]) -> Quantization:
+    where = need.where
     qmode = need(q, "mode", str, "quantization.")
     if qmode not in QUANT_MODES:
         raise BundleError(f"{where}: 'quantization.mode' must be one of {', '.join(QUANT_MODES)}, got {qmode!r}")
@@ -265,31 +306,7 @@ def parse(data: Mapping[str, Any], path: Path | str = ".") -> Bundle:
             raise BundleError(f"{where}: 'quantization.{side}_zero_point' must be within [{low}, {high}] for {dtype}, "
                               f"got {zero}")
         qkw.update({f"{side}_dtype": dtype, f"{side}_scale": float(scale), f"{side}_zero_point": zero})
-
-    source = data.get("source", {})
-    verification = data.get("verification", {})
-    for key, value in (("source", source), ("verification", verification)):
-        if not isinstance(value, dict):
-            raise BundleError(f"{where}: '{key}' must be an object, got {value!r}")
-    model_sha = data.get("model_sha256", "")
-    if not isinstance(model_sha, str) or (model_sha and (len(model_sha) != 64 or
-                                                         any(c not in "0123456789abcdef" for c in model_sha))):
-        raise BundleError(f"{where}: 'model_sha256' must be 64 lowercase hex digits, got {model_sha!r}")
-    known = {"format", "format_version", "name", "labels", "input", "preprocessing", "quantization",
-             "source", "converter_version", "verification", "model_sha256"}
-    return Bundle(
-        path=Path(path),
-        name=str(data.get("name", Path(path).name)),
-        labels=tuple(labels),
-        input=InputSpec(height, width, channels, color),
-        preprocessing=Preprocessing(mode, tuple(float(v) for v in mean), tuple(float(v) for v in std), float(margin)),
-        quantization=Quantization(**qkw),
-        source=source,
-        converter_version=str(data.get("converter_version", "")),
-        verification=verification,
-        model_sha256=model_sha,
-        extra={k: v for k, v in data.items() if k not in known},
-    )
+    return Quantization(**qkw)
 
 
 #: The zero points an integer tensor can hold (a float32 tensor's is unused).
