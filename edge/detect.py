@@ -1,11 +1,16 @@
-"""Find faces: an OpenCV Haar cascade on a small gray frame every N frames, a cheap IoU tracker between.
+"""Find faces: an OpenCV Haar cascade on a small gray frame, only when and where something moved, and a
+cheap IoU tracker between.
 
-Doing less work is the point (a Pi has four small cores): the cascade runs on a frame downscaled to
-about ``detect_width`` pixels wide and only on every ``every``-th frame; in between, the last boxes are
-carried. Boxes come back in full-frame pixels with a ``track_id`` that stays the same while a face
-keeps being matched (IoU) from one detection to the next.
+Doing less work is the point (a Pi has four small cores and sits in a room that is empty most of the
+day): the cascade runs on a copy downscaled to about ``detect_width`` pixels wide, and motion gating
+(``edge.motion``) decides when: in an empty, still room once a ``heartbeat``; while something moves on
+every ``every``-th frame, searching only the moving regions and the tracked faces; while tracked faces
+hold still every ``still_every`` seconds, around them. In between, the tracker carries the boxes.
+Boxes come back in full-frame pixels with a ``track_id`` that stays the same while a face keeps being
+matched (IoU) from one detection to the next.
 
-``cv2.setNumThreads`` is process-wide: this module leaves it to the caller.
+``DetectConfig.threads`` sets OpenCV's thread count (``cv2.setNumThreads``, process-wide) once, when the
+finder is made.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
 from edge.types import Face, Frame
 
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # x, y, w, h
+Region = tuple[Box, tuple[int, int]]  # where to search (full-frame px) and the face sides to look for (max 0: any)
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -33,8 +40,9 @@ class DetectError(RuntimeError):
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """Haar detection and tracking. ``min_face`` is in full-frame pixels; ``lost_after`` is how many
-    detections in a row may miss a face before its track is dropped (1: at the first miss)."""
+    """Haar detection, motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
+    is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
+    ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
 
     detect_width: int = 320  # the cascade runs on a frame about this wide (never upscaled)
     every: int = 3  # run the cascade on every Nth frame, carry boxes in between
@@ -46,11 +54,28 @@ class DetectConfig:
     lost_after: int = 2
     equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
     match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
+    gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
+    heartbeat: float = 1.0  # s between detections in an empty, still room
+    still_every: float = 1.0  # s between detections while tracked faces hold still
+    settle: float = 0.5  # s of full-rate detection after the last motion
+    motion_width: int = 80  # px: the motion detector's tiny copy
+    motion_threshold: int = 25  # gray levels of change that count as motion
+    motion_area: float = 0.002  # share of the frame that must change to count as motion
+    reread: float = 0.2  # s between re-reads (classifications) of tracked faces between detections; 0: every frame
+    threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
 
     def __post_init__(self) -> None:
-        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after"):
+        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
+                     "motion_threshold"):
             if getattr(self, name) < 1:
                 raise ValueError(f"'{name}' must be at least 1, got {getattr(self, name)}")
+        for name in ("heartbeat", "still_every", "settle", "reread"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"'{name}' must be 0 or more seconds, got {getattr(self, name)}")
+        if not 0.0 <= self.motion_area < 1.0:
+            raise ValueError(f"'motion_area' must be in [0, 1) (a share of the frame), got {self.motion_area}")
+        if self.threads < 0:
+            raise ValueError(f"'threads' must be 0 (OpenCV's default) or more, got {self.threads}")
         if not self.scale_factor > 1.0:
             raise ValueError(f"'scale_factor' must be above 1.0 (e.g. 1.1), got {self.scale_factor}")
         if self.min_neighbors < 0:
@@ -97,6 +122,46 @@ def to_full(boxes: Sequence[Sequence[float]], scale: float, size: tuple[int, int
         x1, y1 = min(width, int(round((x + w) / scale))), min(height, int(round((y + h) / scale)))
         if x1 > x0 and y1 > y0:
             out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
+
+
+def pad(box: Box, share: float, size: tuple[int, int]) -> Box:
+    """``box`` grown by ``share`` of its larger side on every side, clipped to ``size`` (w, h)."""
+    x, y, w, h = box
+    m = int(round(share * max(w, h)))
+    x0, y0 = max(0, x - m), max(0, y - m)
+    return x0, y0, min(size[0], x + w + m) - x0, min(size[1], y + h + m) - y0
+
+
+def merge(boxes: Sequence[Box]) -> list[Box]:
+    """Overlapping boxes joined into their bounding boxes until none overlap (regions to search)."""
+    out = [tuple(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                (ax, ay, aw, ah), (bx, by, bw, bh) = out[i], out[j]
+                if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
+                    x0, y0 = min(ax, bx), min(ay, by)
+                    out[i] = (x0, y0, max(ax + aw, bx + bw) - x0, max(ay + ah, by + bh) - y0)
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return out
+
+
+def merge_regions(regions: Sequence[Region]) -> list[Region]:
+    """``merge`` for search regions: each merged region looks for every face size its parts look for."""
+    boxes = merge([box for box, _ in regions])
+    out = []
+    for x, y, w, h in boxes:
+        parts = [sides for (bx, by, bw, bh), sides in regions if x <= bx and y <= by and bx + bw <= x + w
+                 and by + bh <= y + h]
+        high = 0 if any(top == 0 for _, top in parts) else max(top for _, top in parts)
+        out.append(((x, y, w, h), (min(low for low, _ in parts), high)))
     return out
 
 
@@ -163,44 +228,126 @@ class Tracker:
         self._tracks = []
 
 
+#: Search regions: motion and track boxes grown by this share of their side (a face moves between
+#: detections; Haar needs the whole face in view) ...
+REGION_PAD = 0.25
+#: ... around a tracked face, for faces of this range of its side (most of Haar's time goes on scales
+#: near a face, so a narrow band costs a fifth of a full search) ...
+TRACK_SIDES = (0.7, 1.4)
+#: ... and the whole frame once they cover more than this share of it (one pass is then cheaper).
+FULL_FRAME_ABOVE = 0.6
+
+
 class FaceFinder:
-    """Frame -> faces: the cascade on every ``every``-th call, the tracker's boxes in between."""
+    """Frame -> faces: the cascade when the gate says so (``edge.motion``), the tracker's boxes between.
+
+    After each ``find``: ``state`` is the gate's state (``idle``, ``active``, ``still``), ``detected``
+    whether the cascade ran, ``searched`` the share of the frame it searched (0 when it did not run),
+    ``detections`` how many times it has run, and ``reread`` whether the faces' expressions should be
+    read (classified) on this frame: after a detection, when the tracks changed, or ``cfg.reread``
+    seconds after the last read; in between the previous reading holds (the mood filter's smoothing is
+    timed by frame time, so reading at 5 Hz instead of 15 changes its answer by a frame or two).
+    """
 
     def __init__(self, cfg: DetectConfig | None = None) -> None:
         self.cfg = cfg or DetectConfig()
+        if self.cfg.threads:
+            cv2.setNumThreads(self.cfg.threads)
         self.path = cascade_path(self.cfg)
         self._cascade = load_cascade(self.path)
         self._tracker = Tracker(self.cfg.lost_after, self.cfg.match_iou)
+        self._motion = MotionDetector(self.cfg.motion_width, self.cfg.motion_threshold, self.cfg.motion_area)
+        self._gate = Gate(self.cfg.every, self.cfg.heartbeat, self.cfg.still_every, self.cfg.settle)
+        self._moved: tuple[Box, ...] = ()  # the latest motion boxes, searched while the gate settles
         self._calls = 0
         self._faces: list[Face] = []
+        self.state, self.detected, self.searched, self.detections = ACTIVE, False, 0.0, 0
+        self.reread = True
+        self._read: tuple[float, list[int]] | None = None  # frame time and track ids of the last read
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Run the cascade once on a BGR (or gray) image: boxes in its pixels, largest first, no tracking."""
+    def detect(self, image: np.ndarray, regions: Sequence[Region] | None = None) -> list[Box]:
+        """Run the cascade once on a BGR (or gray) image, in ``regions`` (None: all of it): boxes in its
+        pixels, largest first, no tracking."""
+        height, width = image.shape[:2]
+        scale = detect_scale(width, self.cfg.detect_width)
+        boxes: list[Box] = []
+        for (x, y, w, h), sides in regions if regions is not None else [((0, 0, width, height), None)]:
+            found = self._cascade_on(image[y:y + h, x:x + w], scale, sides)
+            boxes += [(bx + x, by + y, bw, bh) for bx, by, bw, bh in found]
+        return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+    def _cascade_on(self, image: np.ndarray, scale: float, sides: tuple[int, int] | None = None) -> list[Box]:
+        """The cascade on one crop shrunk by ``scale``; ``sides`` (full-frame px) bounds the face size."""
         cfg = self.cfg
         height, width = image.shape[:2]
-        scale = detect_scale(width, cfg.detect_width)
+        low, high = sides or (cfg.min_face, 0)
+        side = max(1, int(round(max(cfg.min_face, low) * scale)))
+        if min(width, height) * scale < side:
+            return []
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         if scale < 1.0:
             small_size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
             gray = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA)
         if cfg.equalize:
             gray = cv2.equalizeHist(gray)
-        side = max(1, int(round(cfg.min_face * scale)))
+        top = int(round(high * scale))
         found = self._cascade.detectMultiScale(gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
-                                               minSize=(side, side))
-        boxes = to_full(found if len(found) else [], scale, (width, height))
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
+                                               minSize=(side, side), maxSize=(top, top) if top > side else (0, 0))
+        return to_full(found if len(found) else [], scale, (width, height))
 
     def find(self, frame: Frame) -> list[Face]:
-        """The faces in ``frame``, largest first, at most ``max_faces``; detects on every ``every``-th call."""
-        if self._calls % self.cfg.every == 0:
-            tracks = self._tracker.update(self.detect(frame.image))
-            self._faces = tracks[:self.cfg.max_faces]
+        """The faces in ``frame``, largest first, at most ``max_faces``; the cascade runs when the gate says
+        (``gate`` off: on every ``every``-th call, on the whole frame)."""
+        cfg = self.cfg
+        if cfg.gate:
+            motion = self._motion.update(frame.image, frame.t)
+            if motion.moving:
+                self._moved = motion.boxes
+            self.state, due = self._gate.decide(frame.t, motion.moving, bool(self._faces))
+        else:
+            due = self._calls % cfg.every == 0
+        self.detected, self.searched = due, 0.0
+        if due:
+            regions = self._regions(frame.image.shape) if cfg.gate else None
+            height, width = frame.image.shape[:2]
+            self.searched = 1.0 if regions is None else sum(w * h for (_, _, w, h), _ in regions) / float(width * height)
+            tracks = self._tracker.update(self.detect(frame.image, regions))
+            self._faces = tracks[:cfg.max_faces]
+            self.detections += 1
         self._calls += 1
+        self._mark_reread(frame.t, due)
         return list(self._faces)
 
+    def _mark_reread(self, t: float, detected: bool) -> None:
+        ids = [f.track_id for f in self._faces]
+        last = self._read
+        self.reread = (detected or last is None or last[1] != ids or t < last[0]
+                       or t - last[0] >= self.cfg.reread - 1e-9)
+        if self.reread:
+            self._read = (t, ids)
+
+    def _regions(self, shape: tuple[int, ...]) -> list[Region] | None:
+        """Where to search now: the whole frame (None) when idle or when the regions would cover most of it;
+        else around each tracked face (for faces of about its size, ``TRACK_SIDES``) and, while active,
+        the latest motion (any face size), each grown by ``REGION_PAD``."""
+        if self.state == IDLE:
+            return None
+        size = (shape[1], shape[0])
+        wanted = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
+                  for f in self._faces]
+        if self.state == ACTIVE:
+            wanted += [(pad(b, REGION_PAD, size), (self.cfg.min_face, 0)) for b in self._moved]
+        regions = merge_regions(wanted)
+        if not regions or sum(w * h for (_, _, w, h), _ in regions) > FULL_FRAME_ABOVE * size[0] * size[1]:
+            return None
+        return regions
+
     def reset(self) -> None:
-        """Forget tracks; the next ``find`` detects."""
+        """Forget tracks and the background; the next ``find`` detects."""
         self._tracker.reset()
+        self._motion.reset()
+        self._gate.reset()
+        self._moved = ()
         self._calls = 0
         self._faces = []
+        self._read = None

@@ -85,6 +85,7 @@ class Pipeline:
         self.timer = _Timer()
         self.t = 0.0  # the latest frame time, for events the player thread writes
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
+        self._emotions: list = []  # the faces' latest reading (FaceFinder.reread says when to read again)
 
     def _on_song(self, mood: str, path: Path) -> None:  # on the player's thread
         self.stats.songs += 1
@@ -123,7 +124,9 @@ class Pipeline:
         timer.lap("read")
         faces = self.finder.find(frame)
         timer.lap("detect")
-        emotions = self.classifier.classify(frame, faces)
+        if self.finder.reread or len(faces) != len(self._emotions):  # between re-reads the last reading holds
+            self._emotions = self.classifier.classify(frame, faces)
+        emotions = self._emotions
         timer.lap("classify")
         mood = self.moods.update(frame.t, faces, emotions)
         self.t = frame.t
