@@ -8,7 +8,7 @@ Runs ``edge.loop.run`` itself (the same stages, music thread and all, as ``pytho
 with an ``on_frame`` hook that reads ``resource.getrusage(RUSAGE_SELF)`` (user + system, every thread of
 the process) and the face finder's gate state after each frame. ``--decode-only`` iterates the same
 ``VideoSource`` and does nothing else: the decode floor. Prints one JSON object on stdout: per frame
-``[index, media t, cpu s, wall s, gate state, cascade ran, share searched, faces]``.
+``[index, media t, cpu s, wall s, gate state, cascade ran, share searched, face boxes]``.
 
 The finder is reached by wrapping ``edge.loop.Pipeline`` (a subclass that remembers its instance):
 ``run`` builds its own stages, so there is no public way in yet.
@@ -41,7 +41,7 @@ def decode_only(video: str, frames: int, paced: bool) -> list[list[Any]]:
     rows: list[list[Any]] = []
     with open_source(SourceConfig(spec=video, realtime=paced, loop=True), stop=threading.Event()) as source:
         for frame in source:
-            rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), "-", False, 0.0, 0])
+            rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), "-", False, 0.0, []])
             if len(rows) >= frames:
                 break
     return rows
@@ -68,7 +68,7 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
     def on_frame(frame: Any) -> None:
         finder = made[0].finder
         rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), finder.state, finder.detected,
-                     round(finder.searched, 3), len(finder._faces)])
+                     round(finder.searched, 3), [list(f.box) for f in finder.faces]])
 
     loop.run(cfg, on_frame=on_frame)
     return rows

@@ -133,38 +133,6 @@ def pad(box: Box, share: float, size: tuple[int, int]) -> Box:
     return x0, y0, min(size[0], x + w + m) - x0, min(size[1], y + h + m) - y0
 
 
-def merge(boxes: Sequence[Box]) -> list[Box]:
-    """Overlapping boxes joined into their bounding boxes until none overlap (regions to search)."""
-    out = [tuple(b) for b in boxes]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                (ax, ay, aw, ah), (bx, by, bw, bh) = out[i], out[j]
-                if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
-                    x0, y0 = min(ax, bx), min(ay, by)
-                    out[i] = (x0, y0, max(ax + aw, bx + bw) - x0, max(ay + ah, by + bh) - y0)
-                    del out[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return out
-
-
-def merge_regions(regions: Sequence[Region]) -> list[Region]:
-    """``merge`` for search regions: each merged region looks for every face size its parts look for."""
-    boxes = merge([box for box, _ in regions])
-    out = []
-    for x, y, w, h in boxes:
-        parts = [sides for (bx, by, bw, bh), sides in regions if x <= bx and y <= by and bx + bw <= x + w
-                 and by + bh <= y + h]
-        high = 0 if any(top == 0 for _, top in parts) else max(top for _, top in parts)
-        out.append(((x, y, w, h), (min(low for low, _ in parts), high)))
-    return out
-
-
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -172,6 +140,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = ix * iy
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0
+
+
+def dedupe(boxes: Sequence[Box], overlap: float = 0.3) -> list[Box]:
+    """Largest first, each box kept unless it overlaps (IoU) a kept one by more than ``overlap``: one box
+    per face when overlapping search regions found it twice."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
+        if all(iou(box, k) <= overlap for k in kept):
+            kept.append(box)
+    return kept
 
 
 @dataclass
@@ -274,7 +252,7 @@ class FaceFinder:
         for (x, y, w, h), sides in regions if regions is not None else [((0, 0, width, height), None)]:
             found = self._cascade_on(image[y:y + h, x:x + w], scale, sides)
             boxes += [(bx + x, by + y, bw, bh) for bx, by, bw, bh in found]
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
+        return dedupe(boxes) if regions is not None else sorted(boxes, key=lambda b: -b[2] * b[3])
 
     def _cascade_on(self, image: np.ndarray, scale: float, sides: tuple[int, int] | None = None) -> list[Box]:
         """The cascade on one crop shrunk by ``scale``; ``sides`` (full-frame px) bounds the face size."""
@@ -318,6 +296,11 @@ class FaceFinder:
         self._mark_reread(frame.t, due)
         return list(self._faces)
 
+    @property
+    def faces(self) -> list[Face]:
+        """The faces the latest ``find`` returned."""
+        return list(self._faces)
+
     def _mark_reread(self, t: float, detected: bool) -> None:
         ids = [f.track_id for f in self._faces]
         last = self._read
@@ -327,18 +310,23 @@ class FaceFinder:
             self._read = (t, ids)
 
     def _regions(self, shape: tuple[int, ...]) -> list[Region] | None:
-        """Where to search now: the whole frame (None) when idle or when the regions would cover most of it;
-        else around each tracked face (for faces of about its size, ``TRACK_SIDES``) and, while active,
-        the latest motion (any face size), each grown by ``REGION_PAD``."""
+        """Where to search now (None: the whole frame). Idle: the whole frame. Otherwise around each tracked
+        face, for faces of about its size (``TRACK_SIDES``), and while active around the latest motion: for
+        faces of that size when the motion's centre is at a tracked face (it moved, or someone like it came
+        close), of any size elsewhere. Every box is grown by ``REGION_PAD``; the whole frame is searched
+        instead when any-size regions would cover most of it."""
         if self.state == IDLE:
             return None
         size = (shape[1], shape[0])
-        wanted = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
-                  for f in self._faces]
-        if self.state == ACTIVE:
-            wanted += [(pad(b, REGION_PAD, size), (self.cfg.min_face, 0)) for b in self._moved]
-        regions = merge_regions(wanted)
-        if not regions or sum(w * h for (_, _, w, h), _ in regions) > FULL_FRAME_ABOVE * size[0] * size[1]:
+        regions = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
+                   for f in self._faces]
+        tracked = list(regions)
+        for box in self._moved if self.state == ACTIVE else ():
+            cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+            at = [sides for (x, y, w, h), sides in tracked if x <= cx <= x + w and y <= cy <= y + h]
+            regions.append((pad(box, REGION_PAD, size), at[0] if at else (self.cfg.min_face, 0)))
+        open_area = sum(w * h for (_, _, w, h), (_, top) in regions if top == 0)
+        if not regions or open_area > FULL_FRAME_ABOVE * size[0] * size[1]:
             return None
         return regions
 

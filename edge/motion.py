@@ -4,13 +4,15 @@ and when something changed.
 ``MotionDetector`` keeps a running background of a tiny, blurred gray copy of each frame (about
 ``width`` pixels wide, resized with nearest-neighbour so that it costs next to nothing) and reports
 the regions that differ from it by more than ``threshold`` gray levels. A change over most of the
-frame (the lights going on, the camera's exposure jumping) re-learns the background instead of
-counting as motion. The background follows the scene with a half-life in frame time, so the detector
+frame (the lights going on, the camera's exposure jumping, the scene cut in a video) re-learns the
+background at once instead of letting it fade in, and reports the whole frame as changed, so that the
+finder looks everywhere once. The background follows the scene with a half-life in frame time, so the detector
 behaves the same at any frame rate and a video gives the same answers at any speed.
 
 ``Gate`` turns motion and the tracker's state into a decision per frame (what ``FaceFinder`` does):
 
-- ``idle``: no motion and no tracked face: detect once every ``heartbeat`` seconds (frame time);
+- ``idle``: no motion and no tracked face: detect once every ``heartbeat`` seconds (frame time), and
+  once at once when motion has just settled with nobody tracked (a last look at the whole frame);
 - ``active``: motion now or within ``settle`` seconds: detect every ``every``-th frame, and at once on
   the frame motion starts;
 - ``still``: tracked faces, no motion: detect every ``still_every`` seconds; the tracker carries the
@@ -35,7 +37,7 @@ _EPS = 1e-9  # slack for float frame times (i / fps)
 class Motion:
     """What changed in one frame: ``boxes`` in full-frame pixels (empty: no motion), ``area`` the share
     of the frame that changed (0-1), ``recalibrated`` when a change over most of the frame re-learnt the
-    background instead of counting."""
+    background (``boxes`` is then the whole frame)."""
 
     boxes: tuple[Box, ...] = ()
     area: float = 0.0
@@ -54,7 +56,7 @@ class MotionDetector:
     becomes background (a person who sits still stops counting as motion after about two half-lives).
     """
 
-    def __init__(self, width: int = 80, threshold: int = 25, min_area: float = 0.002, half_life: float = 0.5,
+    def __init__(self, width: int = 80, threshold: int = 25, min_area: float = 0.002, half_life: float = 0.25,
                  recalibrate_above: float = 0.6) -> None:
         self.width = width
         self.threshold = threshold
@@ -99,7 +101,7 @@ class MotionDetector:
             return Motion((), area)
         if area > self.recalibrate_above:
             self._background = gray.astype(np.float32)
-            return Motion((), area, recalibrated=True)
+            return Motion(((0, 0) + self._full,), area, recalibrated=True)
         return Motion(self._boxes(mask), area)
 
     def _boxes(self, mask: np.ndarray) -> tuple[Box, ...]:
@@ -146,9 +148,10 @@ class Gate:
         elif tracked:
             state = STILL
             due = self._last_detect is None or t - self._last_detect >= self.still_every - _EPS
-        else:
+        else:  # idle: once a heartbeat, and a last look everywhere when activity ends
             state = IDLE
-            due = self._last_detect is None or t - self._last_detect >= self.heartbeat - _EPS
+            due = (self._last_detect is None or self.state == ACTIVE
+                   or t - self._last_detect >= self.heartbeat - _EPS)
         due = due or self._last_detect is None
         if due:
             self._last_detect, self._frames_since = t, 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
-from edge.detect import DetectConfig, DetectError, FaceFinder, Tracker, detect_scale, iou, merge, pad, to_full
+from edge.detect import DetectConfig, DetectError, FaceFinder, Tracker, detect_scale, dedupe, iou, pad, to_full
 from edge.types import Frame
 
 
@@ -34,12 +34,11 @@ def test_downscale_never_upscales_and_boxes_map_back_clipped():
     assert to_full([(500, 10, 5, 5)], 1.0, (100, 100)) == []  # wholly outside
 
 
-def test_search_regions_grow_clip_and_merge():
+def test_search_regions_grow_clip_and_dedupe():
     assert pad((100, 100, 40, 20), 0.5, (640, 480)) == (80, 80, 80, 60)
     assert pad((0, 460, 40, 20), 0.5, (640, 480)) == (0, 440, 60, 40)  # clipped at the frame
-    assert merge([(0, 0, 10, 10), (5, 5, 10, 10), (100, 100, 5, 5)]) == [(0, 0, 15, 15), (100, 100, 5, 5)]
-    assert merge([(0, 0, 10, 10), (20, 0, 10, 10), (8, 0, 14, 4)]) == [(0, 0, 30, 10)]  # a bridge joins all three
-    assert merge([(0, 0, 10, 10), (10, 0, 10, 10)]) == [(0, 0, 10, 10), (10, 0, 10, 10)]  # touching: apart
+    # a face found twice (overlapping regions) is kept once, the larger box; distinct faces both stay
+    assert dedupe([(100, 100, 50, 50), (0, 0, 40, 40), (102, 101, 52, 52)]) == [(102, 101, 52, 52), (0, 0, 40, 40)]
 
 
 def test_iou():
