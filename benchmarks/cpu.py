@@ -31,6 +31,11 @@ log = logging.getLogger("benchmarks")
 WARM_S = 3.0  # media seconds left out at the start of a paced run
 MEASURED = ("empty", "still", "two_moving")
 TITLES = {"empty": "empty room", "still": "one face holding still", "two_moving": "two faces moving"}
+#: The same loop with one thing changed, on the one-face scene: what each part of the design buys.
+VARIANTS = {
+    "gate off (Haar every 3rd frame, every face read every frame)": ("detect.gate=false", "detect.reread=0"),
+    "threads as before (interpreter 2, OpenCV's default)": ("classify.threads=2", "detect.threads=0"),
+}
 
 
 def scene_videos(opts: suite.Options) -> dict[str, scenes.Scene]:
@@ -118,9 +123,15 @@ def measure(opts: suite.Options, vgg: dict[str, Any]) -> dict[str, Any]:
             r["edge_fps"].append(fps(probe(video, 3 * frames, "--unpaced")))
             log.info("cpu %s: floor %.2f, edge %.2f, seed-style %.2f ms a frame; unpaced %.0f vs %.1f FPS", name,
                      r["floor"][-1], r["edge"][-1], r["seed"][-1], r["edge_fps"][-1], seed["fps"])
+            if name == "still":
+                for title, sets in VARIANTS.items():
+                    runs.setdefault("variants", {}).setdefault(title, []).append(
+                        cpu_ms(probe(video, frames, "--set", *sets)))
+    variants = runs.pop("variants", {})
     rows = [_row(name, r) for name, r in runs.items()]
     out: dict[str, Any] = {"fps": scenes.FPS, "frame_size": "640x480", "warm_s": WARM_S, "frames": frames,
-                           "seed_frames": seed_frames, "rows": rows, "runs": runs}
+                           "seed_frames": seed_frames, "rows": rows, "runs": runs,
+                           "variants": {k: [round(v, 3) for v in vals] for k, vals in variants.items()}}
     if "come_go" in videos:
         scene = videos["come_go"]
         timeline = probe(scene.path, scene.frames)
@@ -150,6 +161,11 @@ def table(cpu: dict[str, Any], markdown: bool = False) -> str:
              f"{r['edge_above_floor_ms']:.2f}", f"{r['seed_above_floor_ms']:.2f}", f"{r['ratio']:.1f}x",
              " / ".join(f"{v:.2f}" for v in r["edge_ms_runs"]), f"{r['edge_fps']:.0f} / {r['seed_fps']:.1f}",
              f"{r['fps_ratio']:.1f}x"] for r in cpu["rows"]]
+    still = next((r for r in cpu["rows"] if r["scene"] == "still"), None)
+    if still and cpu.get("variants"):
+        body += [[f"  one face, {title}", f"{still['floor_ms']:.2f}", f"{statistics.median(v):.2f}", "",
+                  f"{statistics.median(v) - still['floor_ms']:.2f}", "", "", " / ".join(f"{x:.2f}" for x in v), "", ""]
+                 for title, v in cpu["variants"].items()]
     return render(head, body, markdown)
 
 

@@ -55,7 +55,7 @@ class DetectConfig:
     equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
     match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
     gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
-    heartbeat: float = 1.0  # s between detections in an empty, still room
+    heartbeat: float = 2.0  # s between detections in an empty, still room
     still_every: float = 1.0  # s between detections while tracked faces hold still
     settle: float = 0.5  # s of full-rate detection after the last motion
     motion_width: int = 80  # px: the motion detector's tiny copy
@@ -236,7 +236,6 @@ class FaceFinder:
         self._tracker = Tracker(self.cfg.lost_after, self.cfg.match_iou)
         self._motion = MotionDetector(self.cfg.motion_width, self.cfg.motion_threshold, self.cfg.motion_area)
         self._gate = Gate(self.cfg.every, self.cfg.heartbeat, self.cfg.still_every, self.cfg.settle)
-        self._moved: tuple[Box, ...] = ()  # the latest motion boxes, searched while the gate settles
         self._calls = 0
         self._faces: list[Face] = []
         self.state, self.detected, self.searched, self.detections = ACTIVE, False, 0.0, 0
@@ -279,8 +278,6 @@ class FaceFinder:
         cfg = self.cfg
         if cfg.gate:
             motion = self._motion.update(frame.image, frame.t)
-            if motion.moving:
-                self._moved = motion.boxes
             self.state, due = self._gate.decide(frame.t, motion.moving, bool(self._faces))
         else:
             due = self._calls % cfg.every == 0
@@ -311,20 +308,17 @@ class FaceFinder:
 
     def _regions(self, shape: tuple[int, ...]) -> list[Region] | None:
         """Where to search now (None: the whole frame). Idle: the whole frame. Otherwise around each tracked
-        face, for faces of about its size (``TRACK_SIDES``), and while active around the latest motion: for
-        faces of that size when the motion's centre is at a tracked face (it moved, or someone like it came
-        close), of any size elsewhere. Every box is grown by ``REGION_PAD``; the whole frame is searched
-        instead when any-size regions would cover most of it."""
+        face, for faces of about its size (``TRACK_SIDES``), and while active around the latest motion
+        that those regions do not explain, for faces of any size. Every box is grown by ``REGION_PAD``;
+        the whole frame is searched instead when any-size regions would cover most of it."""
         if self.state == IDLE:
             return None
         size = (shape[1], shape[0])
         regions = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
                    for f in self._faces]
-        tracked = list(regions)
-        for box in self._moved if self.state == ACTIVE else ():
-            cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-            at = [sides for (x, y, w, h), sides in tracked if x <= cx <= x + w and y <= cy <= y + h]
-            regions.append((pad(box, REGION_PAD, size), at[0] if at else (self.cfg.min_face, 0)))
+        if self.state == ACTIVE:
+            regions += [(pad(box, REGION_PAD, size), (self.cfg.min_face, 0))
+                        for box in self._motion.boxes_outside([box for box, _ in regions])]
         open_area = sum(w * h for (_, _, w, h), (_, top) in regions if top == 0)
         if not regions or open_area > FULL_FRAME_ABOVE * size[0] * size[1]:
             return None
@@ -335,7 +329,6 @@ class FaceFinder:
         self._tracker.reset()
         self._motion.reset()
         self._gate.reset()
-        self._moved = ()
         self._calls = 0
         self._faces = []
         self._read = None

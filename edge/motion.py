@@ -22,6 +22,7 @@ behaves the same at any frame rate and a video gives the same answers at any spe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -64,13 +65,14 @@ class MotionDetector:
         self.half_life = half_life
         self.recalibrate_above = recalibrate_above
         self._background: np.ndarray | None = None
+        self._mask: np.ndarray | None = None  # the latest motion's changed pixels (tiny, dilated)
         self._t = 0.0
         self._full: tuple[int, int] = (0, 0)
         self._small: tuple[int, int] = (0, 0)
 
     def reset(self) -> None:
         """Forget the background; the next frame becomes it (and reports no motion)."""
-        self._background = None
+        self._background = self._mask = None
 
     def tiny(self, image: np.ndarray) -> np.ndarray:
         """The blurred gray copy the detector compares (``width`` wide, the frame's aspect)."""
@@ -101,11 +103,23 @@ class MotionDetector:
             return Motion((), area)
         if area > self.recalibrate_above:
             self._background = gray.astype(np.float32)
+            self._mask = np.full_like(mask, 255)
             return Motion(((0, 0) + self._full,), area, recalibrated=True)
-        return Motion(self._boxes(mask), area)
+        self._mask = cv2.dilate(mask, None, iterations=1)
+        return Motion(self._boxes(self._mask), area)
+
+    def boxes_outside(self, regions: Sequence[Box]) -> tuple[Box, ...]:
+        """The latest motion's boxes (full-frame pixels) once the parts inside ``regions`` are left out:
+        the change that the regions do not explain."""
+        if self._mask is None:
+            return ()
+        mask = self._mask.copy()
+        sx, sy = self._full[0] / self._small[0], self._full[1] / self._small[1]
+        for x, y, w, h in regions:  # blank the tiny pixels wholly inside the region
+            mask[int(np.ceil(y / sy)):int((y + h) // sy), int(np.ceil(x / sx)):int((x + w) // sx)] = 0
+        return self._boxes(mask)
 
     def _boxes(self, mask: np.ndarray) -> tuple[Box, ...]:
-        mask = cv2.dilate(mask, None, iterations=1)
         contours = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
         sx = self._full[0] / self._small[0]
         sy = self._full[1] / self._small[1]
@@ -122,7 +136,7 @@ class Gate:
     ``every`` is in frames; ``heartbeat``, ``still_every`` and ``settle`` in seconds of frame time.
     """
 
-    def __init__(self, every: int = 3, heartbeat: float = 1.0, still_every: float = 1.0, settle: float = 0.5) -> None:
+    def __init__(self, every: int = 3, heartbeat: float = 2.0, still_every: float = 1.0, settle: float = 0.5) -> None:
         self.every = every
         self.heartbeat = heartbeat
         self.still_every = still_every

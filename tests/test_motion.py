@@ -125,7 +125,7 @@ def blob_face(blob):
 
 def test_finder_empty_motion_still_and_back():
     blob: list[tuple[int, int] | None] = [None]
-    finder = ScriptedFinder(DetectConfig(), blob_face(blob))
+    finder = ScriptedFinder(DetectConfig(heartbeat=1.0), blob_face(blob))
     states, faces, reread = [], [], []
 
     def step(i, where):
