@@ -55,7 +55,7 @@ class DetectConfig:
     equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
     match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
     gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
-    heartbeat: float = 2.0  # s between detections in an empty, still room
+    heartbeat: float = 5.0  # s between detections in an empty, still room
     still_every: float = 1.0  # s between detections while tracked faces hold still
     settle: float = 0.5  # s of full-rate detection after the last motion
     motion_width: int = 80  # px: the motion detector's tiny copy
@@ -209,9 +209,10 @@ class Tracker:
 #: Search regions: motion and track boxes grown by this share of their side (a face moves between
 #: detections; Haar needs the whole face in view) ...
 REGION_PAD = 0.25
-#: ... around a tracked face, for faces of this range of its side (most of Haar's time goes on scales
-#: near a face, so a narrow band costs a fifth of a full search) ...
-TRACK_SIDES = (0.7, 1.4)
+#: ... around a tracked face, for faces of this range of its side (most of Haar's time goes on the
+#: scales near a face: a narrow band costs a fifth of a full search; a coarser scale step than the
+#: cascade's own lost tracked faces in the loop's tests) ...
+TRACK_SIDES = (0.8, 1.25)
 #: ... and the whole frame once they cover more than this share of it (one pass is then cheaper).
 FULL_FRAME_ABOVE = 0.6
 
@@ -222,8 +223,8 @@ class FaceFinder:
     After each ``find``: ``state`` is the gate's state (``idle``, ``active``, ``still``), ``detected``
     whether the cascade ran, ``searched`` the share of the frame it searched (0 when it did not run),
     ``detections`` how many times it has run, and ``reread`` whether the faces' expressions should be
-    read (classified) on this frame: after a detection, when the tracks changed, or ``cfg.reread``
-    seconds after the last read; in between the previous reading holds (the mood filter's smoothing is
+    read (classified) on this frame: when the tracks changed, or ``cfg.reread`` seconds after the last
+    read; in between the previous reading holds (the mood filter's smoothing is
     timed by frame time, so reading at 5 Hz instead of 15 changes its answer by a frame or two).
     """
 
@@ -290,7 +291,7 @@ class FaceFinder:
             self._faces = tracks[:cfg.max_faces]
             self.detections += 1
         self._calls += 1
-        self._mark_reread(frame.t, due)
+        self._mark_reread(frame.t)
         return list(self._faces)
 
     @property
@@ -298,11 +299,10 @@ class FaceFinder:
         """The faces the latest ``find`` returned."""
         return list(self._faces)
 
-    def _mark_reread(self, t: float, detected: bool) -> None:
+    def _mark_reread(self, t: float) -> None:
         ids = [f.track_id for f in self._faces]
         last = self._read
-        self.reread = (detected or last is None or last[1] != ids or t < last[0]
-                       or t - last[0] >= self.cfg.reread - 1e-9)
+        self.reread = last is None or last[1] != ids or t < last[0] or t - last[0] >= self.cfg.reread - 1e-9
         if self.reread:
             self._read = (t, ids)
 

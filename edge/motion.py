@@ -136,7 +136,7 @@ class Gate:
     ``every`` is in frames; ``heartbeat``, ``still_every`` and ``settle`` in seconds of frame time.
     """
 
-    def __init__(self, every: int = 3, heartbeat: float = 2.0, still_every: float = 1.0, settle: float = 0.5) -> None:
+    def __init__(self, every: int = 3, heartbeat: float = 5.0, still_every: float = 1.0, settle: float = 0.5) -> None:
         self.every = every
         self.heartbeat = heartbeat
         self.still_every = still_every
