@@ -242,6 +242,8 @@ class FaceFinder:
         self.state, self.detected, self.searched, self.detections = ACTIVE, False, 0.0, 0
         self.reread = True
         self._read: tuple[float, list[int]] | None = None  # frame time and track ids of the last read
+        self._whole: float | None = None  # frame time of the last whole-frame search
+        self._lost = False  # a track was dropped at the last detection: look everywhere next time
 
     def detect(self, image: np.ndarray, regions: Sequence[Region] | None = None) -> list[Box]:
         """Run the cascade once on a BGR (or gray) image, in ``regions`` (None: all of it): boxes in its
@@ -284,10 +286,14 @@ class FaceFinder:
             due = self._calls % cfg.every == 0
         self.detected, self.searched = due, 0.0
         if due:
-            regions = self._regions(frame.image.shape) if cfg.gate else None
+            regions = self._regions(frame.image.shape, frame.t) if cfg.gate else None
             height, width = frame.image.shape[:2]
             self.searched = 1.0 if regions is None else sum(w * h for (_, _, w, h), _ in regions) / float(width * height)
+            if regions is None:
+                self._whole = frame.t
+            before = {f.track_id for f in self._tracker.faces()}
             tracks = self._tracker.update(self.detect(frame.image, regions))
+            self._lost = bool(before - {f.track_id for f in tracks})
             self._faces = tracks[:cfg.max_faces]
             self.detections += 1
         self._calls += 1
@@ -306,12 +312,15 @@ class FaceFinder:
         if self.reread:
             self._read = (t, ids)
 
-    def _regions(self, shape: tuple[int, ...]) -> list[Region] | None:
-        """Where to search now (None: the whole frame). Idle: the whole frame. Otherwise around each tracked
-        face, for faces of about its size (``TRACK_SIDES``), and while active around the latest motion
-        that those regions do not explain, for faces of any size. Every box is grown by ``REGION_PAD``;
-        the whole frame is searched instead when any-size regions would cover most of it."""
-        if self.state == IDLE:
+    def _regions(self, shape: tuple[int, ...], t: float) -> list[Region] | None:
+        """Where to search now (None: the whole frame). The whole frame when idle, after a track was lost,
+        and once every ``heartbeat`` seconds whatever the state (a face the tracker lost while nothing
+        moved is found again). Otherwise around each tracked face, for faces of about its size
+        (``TRACK_SIDES``), and while active around the latest motion that those regions do not explain,
+        for faces of any size. Every box is grown by ``REGION_PAD``; the whole frame is searched instead
+        when any-size regions would cover most of it."""
+        if (self.state == IDLE or self._lost or self._whole is None or t < self._whole
+                or t - self._whole >= self.cfg.heartbeat - 1e-9):
             return None
         size = (shape[1], shape[0])
         regions = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
@@ -331,4 +340,5 @@ class FaceFinder:
         self._gate.reset()
         self._calls = 0
         self._faces = []
-        self._read = None
+        self._read = self._whole = None
+        self._lost = False
