@@ -2,8 +2,12 @@
 
     python -m benchmarks [--quick] [--json FILE] [--markdown FILE] [--fer DIR] [--only SECTION ...]
 
-Four sections (``benchmarks/suite.py`` has the details):
+Five sections (``benchmarks/suite.py`` has the details):
 
+0. CPU per frame of the whole process, paced at camera rate (15 fps, 640x480), per scene (an empty room,
+   one face holding still, two faces moving), beside the decode floor and the seed-style baseline, with
+   unpaced frames a second, a timeline plot of a clip where people come and go (``--timeline``) and how
+   soon a face walking in is found (``benchmarks/cpu.py``);
 1. per-stage latency per frame (read, downscale + detect, crop + preprocess, invoke, smooth, draw) through
    the loop's own ``Pipeline.step``, for the default bundle and a VGG19 int8 bundle, with 1 thread and all
    threads, on 640x480 and 1280x720 videos of a FER2013 val face;

@@ -189,11 +189,11 @@ def plot_timeline(path: Path, come_go: dict[str, Any], scene: scenes.Scene | Non
     ran = [r for r in rows if r[5]]
     ax2.vlines([r[1] for r in ran], 0, [r[6] for r in ran], color="#a33", lw=1.2, label="cascade ran (height: share searched)")
     ax2.plot([r[1] for r in rows], [len(r[7]) / 2 for r in rows], color="k", lw=1, label="faces tracked / 2")
-    ax2.set_ylim(0, 1.05)
+    ax2.set_ylim(0, 1.45)
     ax2.set_xlabel("media time, s")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
     ax2.legend(handles + ax2.get_legend_handles_labels()[0], [*colors, *ax2.get_legend_handles_labels()[1]],
-               loc="upper right", fontsize=7, ncol=5)
+               loc="upper center", fontsize=7, ncol=5, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
