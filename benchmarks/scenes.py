@@ -87,23 +87,11 @@ def render(name: str, faces: Sequence[np.ndarray], seconds: float, fps: float = 
         boxes = []
         for k, x, y in where(t):
             jx, jy = (int(rng.integers(-1, 2)), int(rng.integers(-1, 2))) if name == "still" else (0, 0)
-            _paste(image, *patches[k], x + jx - m, y + jy - m)
+            clips.paste(image, *patches[k], x + jx - m, y + jy - m)
             boxes.append((x + jx, y + jy, SIZE, SIZE))
         gain = 1.0 + 0.03 * np.sin(2 * np.pi * t / 11)
         image = cv2.add(cv2.convertScaleAbs(image, alpha=gain), noise[i % len(noise)], dtype=cv2.CV_8U)
         yield image, boxes
-
-
-def _paste(image: np.ndarray, patch: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
-    fh, fw = image.shape[:2]
-    ph, pw = patch.shape
-    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(fw, x0 + pw), min(fh, y0 + ph)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return
-    p = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].astype(np.float32)[..., None]
-    a = alpha[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0][..., None]
-    region = image[cy0:cy1, cx0:cx1].astype(np.float32)
-    image[cy0:cy1, cx0:cx1] = np.clip(a * p + (1 - a) * region, 0, 255).astype(np.uint8)
 
 
 def make(name: str, path: Path, seconds: float, fer_dir: Path | None, fps: float = FPS, seed: int = 0) -> Scene:
