@@ -10,8 +10,7 @@ the process) and the face finder's gate state after each frame. ``--decode-only`
 ``VideoSource`` and does nothing else: the decode floor. Prints one JSON object on stdout: per frame
 ``[index, media t, cpu s, wall s, gate state, cascade ran, share searched, face boxes]``.
 
-The finder is reached by wrapping ``edge.loop.Pipeline`` (a subclass that remembers its instance):
-``run`` builds its own stages, so there is no public way in yet.
+The finder is reached through ``run``'s ``pipeline`` argument (the loop's own ``Pipeline``, kept).
 """
 
 from __future__ import annotations
@@ -54,12 +53,10 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
 
     made: list[Any] = []
 
-    class Recorded(loop.Pipeline):  # type: ignore[misc, valid-type]
-        def __init__(self, cfg: Any) -> None:
-            super().__init__(cfg)
-            made.append(self)
+    def pipeline(cfg: Any) -> Any:  # the loop's own stages, remembered so that on_frame can read the finder
+        made.append(loop.Pipeline(cfg))
+        return made[-1]
 
-    loop.Pipeline = Recorded  # type: ignore[misc]
     cfg = configs.load(None, {"source.spec": video, "source.realtime": paced, "source.loop": True,
                               "music.enabled": music, "output.log_every": 0, "output.max_frames": frames,
                               "music.songs": str(Path(__file__).resolve().parent.parent / "songs"), **overrides})
@@ -70,7 +67,7 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
         rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), finder.state, finder.detected,
                      round(finder.searched, 3), [list(f.box) for f in finder.faces]])
 
-    loop.run(cfg, on_frame=on_frame)
+    loop.run(cfg, on_frame=on_frame, pipeline=pipeline)
     return rows
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edge.bundle import Bundle, BundleError
-from edge.interpreter import load_interpreter
+from edge.interpreter import InterpreterError, load_interpreter
 from edge.types import Emotions, Face, Frame
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ class Classifier:
         self._mean = np.asarray(bundle.preprocessing.mean, np.float32)
         self._std = np.asarray(bundle.preprocessing.std, np.float32)
         self._size = (spec.width, spec.height)
+        # A damaged model can load and allocate, then fail on its first invoke ("Input tensor 22 lacks
+        # data"): one blank face now turns that into a start-up error instead of a failure mid-run.
+        self.predict(np.zeros((1, spec.height, spec.width, spec.channels), np.uint8))
 
     def _check_against_model(self) -> None:
         """The metadata must describe this model: input size, channels, dtype, number of outputs."""
@@ -145,13 +148,17 @@ class Classifier:
         return np.clip(np.round(x / q.input_scale + q.input_zero_point), info.min, info.max).astype(dtype)
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
-        if len(x) != self._batch:
-            self._interp.resize_tensor_input(self._in["index"], list(x.shape))
-            self._interp.allocate_tensors()
-            self._batch = len(x)
-        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x))
-        self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"])
+        try:
+            if len(x) != self._batch:
+                self._interp.resize_tensor_input(self._in["index"], list(x.shape))
+                self._interp.allocate_tensors()
+                self._batch = len(x)
+            self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x))
+            self._interp.invoke()
+            y = self._interp.get_tensor(self._out["index"])
+        except (RuntimeError, ValueError) as e:  # the runtime's own errors; one type for the loop to report
+            raise InterpreterError(f"{self.bundle.model_path} failed to run ({e}): the model file is damaged or "
+                                   "not a classifier; convert it again or use models/default") from None
         q = self.bundle.quantization
         if q.output_dtype != "float32":
             y = (y.astype(np.float32) - q.output_zero_point) * q.output_scale

@@ -20,12 +20,19 @@ EPILOG = """\
 examples:
   python -m edge                                  # first camera, headless, embedded model and songs
   python -m edge --source clip.mp4 --display      # a video file, with the overlay window
+  python -m edge --source me.jpg                  # a photo: its faces, their emotions, the room's mood
+  python -m edge --source photos/ --json          # a folder of photos, one JSON object per photo
   python -m edge --source 0 --events events.jsonl # webcam 0, mood and song events as JSON lines
   python -m edge --config /etc/moodplayer/config.toml --mood-hold 3
   python -m edge --print-config > config.toml     # a template with every key and its default
 
 Sources: auto (picamera2, else /dev/video0), a camera index (0) or device (/dev/video1), a video file,
 an image, or a folder of images. Keys in the overlay window: q quit, l like, s skip.
+
+Photos (an image or a folder, without --loop) are judged one by one, each on its own: one line per
+photo (--json: one object), no music; --display shows each with its boxes until a key (q quits) or
+for --still-seconds. Exit 0 when every photo was read, 1 when some could not be (each is named),
+2 for usage and start-up errors.
 """
 
 # Short flags for the keys people change most: flag -> (section.key, value for store_const or None).
@@ -41,7 +48,7 @@ SHORTCUTS: dict[str, tuple[str, str | None, str]] = {
     "--headless": ("output.headless", "true", "draw nothing (the default)"),
     "--fullscreen": ("overlay.fullscreen", "true", "overlay window fullscreen (HDMI)"),
     "--realtime": ("source.realtime", "true", "pace a video file at its own fps"),
-    "--loop": ("source.loop", "true", "restart a video file at its end"),
+    "--loop": ("source.loop", "true", "restart a video file at its end (a photo: repeat it as a video)"),
     "--max-frames": ("output.max_frames", None, "stop after this many frames"),
 }
 
@@ -60,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
             common.add_argument(flag, dest=dest, metavar="VALUE", help=text)
         else:
             common.add_argument(flag, dest=dest, action="store_const", const=const, help=text)
+    photos = parser.add_argument_group("photos (--source photo.jpg or a folder of them; no music for stills)")
+    photos.add_argument("--json", action="store_true", help="one JSON object per photo: path, faces (box, "
+                        "probabilities), room mood, valence, arousal")
+    photos.add_argument("--still-seconds", type=float, metavar="S",
+                        help="with --display, show each photo for S seconds (default: until a key)")
     for section in SECTIONS:
         group = parser.add_argument_group(f"[{section}] keys")
         for key, (typ, default) in fields_of(section).items():
@@ -92,7 +104,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_config:
         print(configs.to_toml(cfg))
         return 0
-    return _run(cfg)
+    from edge.sources import SourceError
+
+    try:
+        photos = _photo_paths(cfg, args)
+    except (SourceError, ValueError) as e:  # a folder without images, photo flags on another source
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return _run(cfg) if photos is None else _photos(cfg, args, photos)
+
+
+def _photo_paths(cfg, args: argparse.Namespace) -> list | None:
+    """The photos to judge as stills (edge.stills): an image or a folder without --loop; None for other
+    sources. ValueError for photo flags on another source or a bad --still-seconds."""
+    from edge.sources.images import still_paths
+
+    photos = None if cfg.source.loop else still_paths(cfg.source.spec)
+    if (args.json or args.still_seconds is not None) and photos is None:
+        raise ValueError("--json and --still-seconds are for photos (--source photo.jpg or a folder, without "
+                         "--loop); cameras and videos write JSON events with --events -")
+    if args.still_seconds is not None and not args.still_seconds >= 0:
+        raise ValueError(f"--still-seconds must be 0 or more, got {args.still_seconds}")
+    return photos
+
+
+def _photos(cfg, args: argparse.Namespace, paths: list) -> int:
+    from edge.bundle import BundleError
+    from edge.detect import DetectError
+    from edge.interpreter import InterpreterError
+    from edge.overlay import OverlayError
+    from edge.sources import SourceError
+    from edge.stills import run_config
+
+    try:
+        return run_config(cfg, paths, sys.stdout, json_lines=args.json, still_seconds=args.still_seconds)
+    except (BundleError, InterpreterError, SourceError, DetectError, OverlayError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 def _run(cfg) -> int:
@@ -117,7 +167,8 @@ def _run(cfg) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
-        run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source)
+        # Under systemd a missing camera is waited for (READY, watchdog, STATUS); by hand it is exit 2.
+        run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source, wait_for_camera=hooks.notifier.enabled)
     except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError) as e:
         hooks.status(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import math
 import tomllib
 import typing
@@ -26,9 +27,18 @@ from typing import Any, Mapping
 from edge.classify import ClassifyConfig
 from edge.detect import DetectConfig
 from edge.mood import MoodConfig
-from edge.music.player import MusicConfig
+from edge.music.config import MusicConfig  # light: no pygame
 from edge.overlay import OverlayConfig
 from edge.sources import SourceConfig
+
+
+log = logging.getLogger(__name__)
+
+#: Keys that once existed: "section.key" -> what to do instead. Read with a warning, then ignored,
+#: so a config written by an older --print-config still starts.
+RETIRED = {
+    "mood.nobody_after": "the one \"nobody here\" timer is music.idle_after",
+}
 
 
 class ConfigError(ValueError):
@@ -39,7 +49,9 @@ class ConfigError(ValueError):
 class OutputConfig:
     headless: bool = True  # draw nothing (the default for a service); --display opens the overlay
     record: str = ""  # write the annotated video here (.mp4)
-    events: str = ""  # JSON-lines event file ("-" for stdout)
+    events: str = ""  # JSON-lines event file ("-" for stdout), appended to across runs
+    events_max_mb: float = 5.0  # rotate the events file at this size (MB): events.jsonl.1, .2 (0: never)
+    events_keep: int = 2  # rotated events files kept
     events_frames: bool = False  # also one event per frame: faces, probabilities, stage timings
     log_every: float = 10.0  # seconds of frame time between progress log lines (0: never)
     max_frames: int = 0  # stop after this many frames (0: no limit)
@@ -47,6 +59,10 @@ class OutputConfig:
     def __post_init__(self) -> None:
         if self.max_frames < 0:
             raise ValueError(f"'max_frames' must be 0 (no limit) or more, got {self.max_frames}")
+        if not 0 <= self.events_max_mb <= 10_000:
+            raise ValueError(f"'events_max_mb' must be between 0 (never rotate) and 10000 MB, got {self.events_max_mb}")
+        if not 0 <= self.events_keep <= 100:
+            raise ValueError(f"'events_keep' must be between 0 and 100 files, got {self.events_keep}")
         if not self.log_every >= 0:
             raise ValueError(f"'log_every' must be 0 (never) or more seconds, got {self.log_every}")
 
@@ -92,6 +108,8 @@ def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = N
             if not isinstance(values, dict):
                 raise ConfigError(f"{where}: '{section}' must be a [{section}] table, got {values!r}")
             for key, value in values.items():
+                if _retired(f"{section}.{key}", where):
+                    continue
                 data.setdefault(section, {})[key] = _coerce(section, key, value, where, from_text=False)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
@@ -104,6 +122,13 @@ def load(path: Path | str | None = None, overrides: Mapping[str, Any] | None = N
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{where}: [{name}] {e}") from None
     return Config(**sections)
+
+
+def _retired(dotted: str, where: str) -> bool:
+    if dotted not in RETIRED:
+        return False
+    log.warning("%s: '%s' is no longer used (%s): remove it", where, dotted, RETIRED[dotted])
+    return True
 
 
 def _check_section(section: str, where: str) -> None:

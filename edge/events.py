@@ -1,89 +1,178 @@
-"""Events as JSON lines, one object a line, flushed as written, safe to write from several threads.
+"""Events as JSON lines, one object a line, written as they happen, safe to write from several threads.
 
-    {"t": 3.2, "type": "mood", "mood": "happy", "confidence": 0.81, "faces": 1}
-    {"t": 3.2, "type": "song", "mood": "happy", "path": "songs/happy/brisk.ogg"}
+    {"t": 3.2, "time": "2026-12-03T10:15:02.123+00:00", "type": "mood", "mood": "happy", "confidence": 0.81}
+    {"t": 3.2, "time": "2026-12-03T10:15:02.124+00:00", "type": "song", "mood": "happy", "path": "songs/happy/brisk.ogg"}
 
-``t`` is frame time in seconds, rounded to milliseconds; ``type`` names the event; the other keys
-depend on it. Paths, numpy numbers and arrays are written as plain JSON values.
+``t`` is frame time in seconds, rounded to milliseconds (what every decision uses); ``time`` is the
+wall clock with its zone (ISO 8601, milliseconds), so a log that spans restarts reads as one story;
+``type`` names the event; the other keys depend on it. Paths, numpy numbers and arrays are written as
+plain JSON values.
+
+A file is appended to, never truncated, and rotated at ``max_bytes``: ``events.jsonl`` becomes
+``events.jsonl.1`` (and ``.1`` becomes ``.2`` ...), ``keep`` old files are kept. A write that fails
+(a full disk, an I/O error) is logged once and its event dropped; the file is cut back to its last
+whole line, and writing goes on as soon as the disk takes it again. A run never dies of its log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
+
+log = logging.getLogger(__name__)
+
+#: Rotate the events file at this size (bytes) unless told otherwise.
+MAX_BYTES = 5 * 1024 * 1024
+#: Old files kept by rotation: events.jsonl.1, events.jsonl.2.
+KEEP = 2
 
 
 class EventLogError(OSError):
     """The events file can't be opened; the message names it and what to do."""
 
 
+def wall_time() -> datetime:
+    """Now, in the local zone (what the ``time`` field shows)."""
+    return datetime.now().astimezone()
+
+
 class EventLog:
     """Writes events to a file path, an open text stream, or nowhere (``EventLog()``).
 
-    A path of "-" means standard output. A file is truncated on open unless ``append`` is true; a
-    stream you pass in is flushed but left open by ``close()``.
+    A path of "-" means standard output. A stream you pass in is flushed but left open by ``close()``.
+    ``now`` gives the wall-clock time of each event (injected by tests).
     """
 
-    def __init__(self, target: str | Path | IO[str] | None = None, *, append: bool = False):
+    def __init__(self, target: str | Path | IO[str] | None = None, *, max_bytes: int = MAX_BYTES,
+                 keep: int = KEEP, now: Callable[[], datetime] = wall_time):
         self._lock = threading.Lock()
-        self._owned = False
-        self._stream: IO[str] | None
-        if target is None or target == "":
-            self._stream = None
-        elif target == "-":
+        self._now = now
+        self.max_bytes, self.keep = max_bytes, keep
+        self.path: Path | None = None
+        self._stream: IO[str] | None = None
+        self._file: _AppendFile | None = None
+        self.dropped = 0  # events lost to write errors since the last one that got through
+        if target == "-":
             self._stream = sys.stdout
-        elif isinstance(target, (str, Path)):
-            path = Path(target)
+        elif isinstance(target, (str, Path)) and str(target):
+            self.path = Path(target)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._stream = open(path, "a" if append else "w", encoding="utf-8")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = _AppendFile(self.path)
             except OSError as e:
-                raise EventLogError(f"can't write events to {path}: {e.strerror or e}; "
+                raise EventLogError(f"can't write events to {self.path}: {e.strerror or e}; "
                                     "choose a writable path, or none to keep no events") from e
-            self._owned = True
-        else:
+        elif target is not None and not isinstance(target, (str, Path)):
             self._stream = target
         self.target = target
 
     @property
     def enabled(self) -> bool:
         """False for the no-op sink (and after ``close()``)."""
-        return self._stream is not None
+        return self._stream is not None or self._file is not None
 
     def write(self, type: str, t: float, **fields: Any) -> None:
-        """Write one event: ``{"t": t, "type": type, **fields}``. Does nothing once closed."""
-        if self._stream is None:
+        """Write one event: ``{"t": t, "time": now, "type": type, **fields}``. Never raises for I/O."""
+        if not self.enabled:
             return
-        event = {"t": round(float(t), 3), "type": type, **fields}
+        stamp = self._now().isoformat(timespec="milliseconds")
+        event = {"t": round(float(t), 3), "time": stamp, "type": type, **fields}
         try:
             line = json.dumps(event, default=_plain, ensure_ascii=False, allow_nan=False)
         except ValueError:  # NaN or infinity somewhere: JSON has no such thing, write null
             line = json.dumps(_finite(json.loads(json.dumps(event, default=_plain))), ensure_ascii=False)
+        data = line + "\n"
         with self._lock:
-            if self._stream is None:
+            try:
+                if self._file is not None:
+                    if self.max_bytes and self._file.size and self._file.size + len(data) > self.max_bytes:
+                        self._rotate()
+                    self._file.append(data.encode("utf-8"))
+                elif self._stream is not None:
+                    self._stream.write(data)
+                    self._stream.flush()
+                else:
+                    return
+            except OSError as e:
+                self._failed(e)
                 return
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            if self.dropped:
+                log.info("events are written to %s again (%d dropped meanwhile)", self._where(), self.dropped)
+                self.dropped = 0
+
+    def _rotate(self) -> None:
+        assert self._file is not None and self.path is not None
+        self._file.close()
+        try:
+            for i in range(self.keep, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{i}")
+                newer = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
+                if newer.exists():
+                    os.replace(newer, older)
+            if self.keep == 0:
+                self.path.unlink(missing_ok=True)
+        finally:
+            self._file = _AppendFile(self.path)
+
+    def _failed(self, e: OSError) -> None:
+        if not self.dropped:
+            log.warning("can't write events to %s (%s): dropping events until it works again; free some space "
+                        "or check the disk", self._where(), e.strerror or e)
+        self.dropped += 1
+
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else "the events stream"
 
     def close(self) -> None:
         """Flush, and close the file if this log opened it; later writes are dropped."""
         with self._lock:
             stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        stream.flush()
-        if self._owned:
-            stream.close()
+            file, self._file = self._file, None
+        if file is not None:
+            file.close()
+        if stream is not None:
+            try:
+                stream.flush()
+            except OSError:
+                pass
 
     def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _AppendFile:
+    """A file opened for appending whole lines: a line that fails half-way is cut off again, so the file
+    always ends with a complete line."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.size = os.fstat(self.fd).st_size
+
+    def append(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(self.fd, self.size)  # drop the partial line
+            except OSError:
+                pass
+            raise
+        self.size += len(data)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _plain(value: Any) -> Any:

@@ -1,7 +1,9 @@
 """Wire the stages together and run them: source -> detect -> classify -> mood -> music / overlay / events.
 
-This module owns nothing but the wiring: every decision lives in a stage. The camera loop never waits
-on audio: the player runs on its own thread and ``request`` never blocks.
+This module owns nothing but the wiring: every decision lives in a stage. ``Pipeline`` takes its
+stages as arguments (each defaults to the one the config describes), so tests and benchmarks pass
+their own. The camera loop never waits on audio: the player decides a song at the frame that asks for
+it (the song event is written then, at that frame's time) and plays it on its own thread.
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ from edge.config import Config
 from edge.detect import FaceFinder
 from edge.events import EventLog
 from edge.mood import MoodFilter
+from edge.music import outputs
 from edge.music.idle import IdleWatch
-from edge.music.player import Player
-from edge.music.recommend import Recommender
+from edge.music.player import Player, SongPicker
 from edge.overlay import Recorder, Window, draw
 from edge.sources import as_bgr8, open_source
-from edge.types import UNCERTAIN, Frame
+from edge.types import UNCERTAIN, Frame, Mood
 
 log = logging.getLogger(__name__)
+
+SETTLE_MAX_S = 5.0  # at the end of a file, wait at most this long for the last song to start
 
 
 @dataclass
 class RunStats:
+    """Figures of one run; only ``Pipeline`` writes them."""
+
     frames: int = 0
     seconds: float = 0.0  # wall time from the first processed frame to the last
     first_frame_s: float = 0.0  # wall time from start to the first processed frame
@@ -65,37 +71,65 @@ class _Timer:
 
 
 class Pipeline:
-    """The stages of one run, and ``step(frame)``: everything that happens to one frame."""
+    """The stages of one run, and ``step(frame)``: everything that happens to one frame.
 
-    def __init__(self, cfg: Config) -> None:
+    Every stage may be passed in; a stage not given is built from ``cfg``. ``music_output`` makes the
+    player's output (default: the one ``cfg.music.output`` names); a ``player`` passed in should call
+    ``pipe.on_song`` / ``pipe.on_feedback`` for its events.
+    """
+
+    def __init__(self, cfg: Config, *, bundle: bundles.Bundle | None = None, classifier: Classifier | None = None,
+                 finder: FaceFinder | None = None, moods: MoodFilter | None = None, events: EventLog | None = None,
+                 recommender: SongPicker | None = None, player: Player | None = None,
+                 music_output: outputs.OutputFactory | None = None) -> None:
+        self._started = time.perf_counter()
         self.cfg = cfg
-        self.bundle = bundles.load(cfg.classify.model_path)
-        self.classifier = Classifier(self.bundle, threads=cfg.classify.threads, tta_flip=cfg.classify.tta_flip)
-        self.finder = FaceFinder(cfg.detect)
-        self.moods = MoodFilter(cfg.mood, self.bundle.labels)
+        self.bundle = bundle or bundles.load(cfg.classify.model_path)
+        self.classifier = classifier or Classifier(self.bundle, threads=cfg.classify.threads,
+                                                   tta_flip=cfg.classify.tta_flip)
+        self.finder = finder or FaceFinder(cfg.detect)
+        self.moods = moods or MoodFilter(cfg.mood, self.bundle.labels)
         self.idle = IdleWatch(cfg.music.idle_after)
-        self.events = EventLog(cfg.output.events or None)
+        self.events = events if events is not None else EventLog(
+            cfg.output.events or None, max_bytes=int(cfg.output.events_max_mb * 1024 * 1024),
+            keep=cfg.output.events_keep)
         # The recommender picks songs (labels, features, feedback); it analyses songs on its own thread.
-        self.recommender = Recommender.from_config(cfg.music) if cfg.music.enabled else None
-        self.player = Player(cfg.music, picker=self.recommender, on_song=self._on_song,
-                             on_feedback=self._on_feedback)
+        if recommender is None and player is None and cfg.music.enabled:
+            from edge.music.recommend import Recommender
+
+            recommender = Recommender.from_config(cfg.music)
+        self.recommender = recommender
+        self.player = player or Player(cfg.music, recommender, on_song=self.on_song, on_feedback=self.on_feedback,
+                                       output=music_output)
         self.window: Window | None = None
         self.recorder: Recorder | None = None
         self.stats = RunStats()
         self.timer = _Timer()
         self.t = 0.0  # the latest frame time, for events the player thread writes
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
+        self._first: float | None = None
+        self._unhealthy = False
         self._emotions: list = []  # the faces' latest reading (FaceFinder.reread says when to read again)
 
-    def _on_song(self, mood: str, path: Path) -> None:  # on the player's thread
+    def on_song(self, mood: str, path: Path) -> None:
+        """A song was decided (at the current frame on the loop's thread, or when one ended on the player's)."""
         self.stats.songs += 1
         self.events.write("song", self.t, mood=mood, path=str(path))
-        log.info("playing %s for %s", path, mood)
+        log.info("t=%.1fs song %s for %s", self.t, path, mood)
 
-    def _on_feedback(self, kind: str, mood: str, path: Path) -> None:  # on the player's thread
+    def on_feedback(self, kind: str, mood: str, path: Path) -> None:  # on the player's thread
         self.events.write(kind, self.t, mood=mood, path=str(path))
-        if self.recommender is not None:
-            self.recommender.feedback(kind, mood, path)
+        feedback = getattr(self.recommender, "feedback", None)
+        if feedback is not None:
+            feedback(kind, mood, path)
+
+    def healthy(self) -> bool:
+        """False once the music player gave up or hangs: the service stops feeding the watchdog."""
+        alive = self.player.alive()
+        if not alive and not self._unhealthy:
+            log.error("the music player is dead or hung: withholding the watchdog so the service restarts")
+        self._unhealthy = not alive
+        return alive
 
     def open_outputs(self, fps: float | None) -> None:
         if not self.cfg.output.headless:
@@ -103,14 +137,26 @@ class Pipeline:
         if self.cfg.output.record:
             self.recorder = Recorder(self.cfg.output.record, fps=fps or 15.0)
 
-    def close(self) -> None:
+    def start(self, stop: threading.Event) -> None:
+        self.player.start()
+        start = getattr(self.recommender, "start", None)
+        if start is not None:
+            start(stop)
+
+    def close(self, settle: bool = False) -> None:
+        """Stop every stage; ``settle``: first let the last decided song start (a file that ended)."""
+        if settle:
+            self.player.settle(min(SETTLE_MAX_S, 2 * self.cfg.music.fade_ms / 1000 + 1.0))
         self.player.stop()
-        if self.recommender is not None:
-            self.recommender.stop()
+        stop = getattr(self.recommender, "stop", None)
+        if stop is not None:
+            stop()
         for output in (self.window, self.recorder):
             if output is not None:
                 output.close()
         self.events.close()
+        if self.stats.frames:
+            self.stats.stage_ms = {k: round(1000 * v / self.stats.frames, 3) for k, v in self.timer.total.items()}
 
     def step(self, frame: Frame, stop: threading.Event) -> None:
         timer = self.timer
@@ -124,20 +170,14 @@ class Pipeline:
         timer.lap("read")
         faces = self.finder.find(frame)
         timer.lap("detect")
-        if self.finder.reread or len(faces) != len(self._emotions):  # between re-reads the last reading holds
+        if getattr(self.finder, "reread", True) or len(faces) != len(self._emotions):  # else the last reading holds
             self._emotions = self.classifier.classify(frame, faces)
         emotions = self._emotions
         timer.lap("classify")
         mood = self.moods.update(frame.t, faces, emotions)
         self.t = frame.t
         if self.moods.last_change:
-            self.stats.moods += 1
-            self.events.write("mood", frame.t, mood=mood.label, confidence=round(mood.confidence, 3),
-                              faces=mood.faces, valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
-            log.info("t=%.1fs mood %s (%.2f, %d face%s)", frame.t, mood.label, mood.confidence, mood.faces,
-                     "" if mood.faces == 1 else "s")
-            if mood.label != UNCERTAIN:
-                self.player.request(mood.label, point=(mood.valence, mood.arousal))
+            self._mood_changed(frame.t, mood)
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
         timer.lap("mood")
@@ -155,6 +195,24 @@ class Pipeline:
                               faces=[{"box": list(f.box), "track": f.track_id, "probs": e.as_dict()}
                                      for f, e in zip(faces, emotions)],
                               mood=mood.label, ms={k: round(1000 * v, 2) for k, v in timer.last.items()})
+        self._count_frame()
+
+    def _mood_changed(self, t: float, mood: Mood) -> None:
+        self.stats.moods += 1
+        self.events.write("mood", t, mood=mood.label, confidence=round(mood.confidence, 3), faces=mood.faces,
+                          valence=round(mood.valence, 3), arousal=round(mood.arousal, 3))
+        log.info("t=%.1fs mood %s (%.2f, %d face%s)", t, mood.label, mood.confidence, mood.faces,
+                 "" if mood.faces == 1 else "s")
+        if mood.label != UNCERTAIN:  # the song event, if any, is written now (on_song), at frame time t
+            self.player.request(mood.label, point=(mood.valence, mood.arousal), t=t)
+
+    def _count_frame(self) -> None:
+        now = time.perf_counter()
+        self.stats.frames += 1
+        if self._first is None:
+            self._first = now
+            self.stats.first_frame_s = now - self._started
+        self.stats.seconds = now - self._first
 
     def _keys(self, stop: threading.Event) -> None:
         assert self.window is not None
@@ -169,36 +227,41 @@ class Pipeline:
 
 def run(cfg: Config, stop: threading.Event | None = None,
         on_frame: Callable[[Frame], None] | None = None,
-        on_source: Callable[[str, str], None] | None = None) -> RunStats:
+        on_source: Callable[[str, str], None] | None = None,
+        pipeline: Callable[[Config], Pipeline] = Pipeline, *, wait_for_camera: bool = False) -> RunStats:
     """Run until the source ends, ``stop`` is set, or ``output.max_frames`` frames were processed.
 
     Start-up errors (a bad model, songs folder or source) raise before any frame is read.
     ``on_frame`` is called after each processed frame (the service's watchdog hangs off it);
     ``on_source(event, message)`` hears a live camera's "lost" / "waiting" / "back" (edge.sources.resilient).
+    ``wait_for_camera`` (a service): a camera absent at start or lost is waited for, never an error;
+    meanwhile the music follows ``music.idle`` as for an empty room.
+    Both are withheld while the music player is dead or hung (``Pipeline.healthy``), so the watchdog
+    starves. ``pipeline`` builds the stages (tests pass their own).
     """
     stop = stop or threading.Event()
-    started = time.perf_counter()
-    pipe = Pipeline(cfg)
+    pipe = pipeline(cfg)
     stats, every = pipe.stats, cfg.output.log_every
-    first = last_log = None
+    last_log = None
+    ended = False
+
+    def source_state(event: str, message: str) -> None:
+        if event == "lost":
+            pipe.player.idle()  # no camera, nobody seen: the idle policy holds until frames come back
+        if on_source is not None and (event != "waiting" or pipe.healthy()):
+            on_source(event, message)
+
     try:
-        source = open_source(cfg.source, stop=stop, on_state=on_source)
+        source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
         pipe.open_outputs(source.fps)
-        pipe.player.start()
-        if pipe.recommender is not None:
-            pipe.recommender.start(stop)
+        pipe.start(stop)
         with source:
             pipe.timer.start()
             for frame in source:
                 pipe.step(frame, stop)
-                stats.frames += 1
-                now = time.perf_counter()
-                if first is None:
-                    first, stats.first_frame_s = now, now - started
-                stats.seconds = now - first
-                if on_frame is not None:
+                if on_frame is not None and pipe.healthy():
                     on_frame(frame)
                 if every and (last_log is None or frame.t - last_log >= every):
                     last_log = frame.t
@@ -207,10 +270,9 @@ def run(cfg: Config, stop: threading.Event | None = None,
                 if stop.is_set() or (cfg.output.max_frames and stats.frames >= cfg.output.max_frames):
                     break
                 pipe.timer.start()
+            ended = not stop.is_set()
     finally:
-        pipe.close()
-    if stats.frames:
-        stats.stage_ms = {k: round(1000 * v / stats.frames, 3) for k, v in pipe.timer.total.items()}
+        pipe.close(settle=ended)
     log.info("processed %d frames in %.1f s (%.1f FPS); %d mood changes, %d songs; first frame after %.2f s",
              stats.frames, stats.seconds, stats.fps, stats.moods, stats.songs, stats.first_frame_s)
     return stats

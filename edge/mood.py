@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -77,49 +77,21 @@ _EPS = 1e-9  # slack for float time comparisons (frame times like 0.1 * i)
 
 @dataclass(frozen=True)
 class MoodConfig:
-    """How the room's mood follows the faces. The defaults of ``half_life``, ``hold``, ``margin``,
-    ``min_confidence`` and ``tie_margin`` are measured (docs/stability.md): ``python -m
-    benchmarks.stability`` plays clips of FER2013 val faces with a camera's trouble (jitter, scale and
-    brightness drift, noise, JPEG, missed detections, a passer-by) through the real loop and sweeps
-    these keys. Targets (issue 12): at most 0.5 mood changes per minute on constant clips, a median
-    switch within 2.5 s and a 90th percentile within 4 s after a real change. With the shipped model
-    this point gave, on three draws of faces (``--seed 0``, ``1``, ``2``), no mood change at all on
-    the constant clips (whose raw per-frame top-1 changed 40-80 times a minute), switches after
-    1.85-1.9 s (median) and 2.2-2.75 s (90th percentile), none missed. The figures belong to the
-    model: rerun the benchmark when it changes. Each key's trade, on the same draws:
+    """How the room's mood follows the faces; times in seconds of frame time. The defaults are
+    measured, and each key's trade is in docs/stability.md (``python -m benchmarks.stability``).
 
-    - ``half_life`` (s, 0.3): per-face EMA half-life. At 10 FPS one frame moves the average 21 % of
-      the way and a 3-frame misread half of it: the hold, not the smoothing, keeps a misread from
-      becoming a mood. 0.6 s flickered no less (up to 0.25 changes a minute) and made the switches
-      about 0.4 s slower; a clean change crosses over in 0.39 s (a 0.8 -> 0.8 step).
-    - ``hold`` (s, 1.5): how long a new verdict must stand, unbroken, before it is reported. The main
-      defence against flicker: a wrong switch needs a wrong reading sustained for 1.5 s. 1.0 s
-      switched half a second sooner but let a hard face's misreads through on one draw (0.62 changes
-      a minute); 2.0 s added half a second to every switch and removed no flicker.
-    - ``margin`` (0.15): hysteresis. A challenger must beat the anchor (the playing mood) by this much
-      in the smoothed aggregate, so a room that hovers between two moods does not alternate. Keep it
-      above ``tie_margin``. 0.05-0.1 let a hard face alternate on one draw (0.5 changes a minute); 0.2
-      flickered no less and slowed the slowest switches (90th percentile up to 3.1 s). A model with
-      softer readings wants less: the previous default model missed real changes at 0.15 and did
-      best at 0.05.
-    - ``min_confidence`` (0.2): a top aggregate probability below this reads ``"uncertain"``; chance is
-      1/7 = 0.14 for seven classes. The first guess, 0.4 (with ``tie_margin`` 0.05), left a hard face
-      dropping into "uncertain" and back, each a mood change once it outlasts the hold (up to 0.75
-      changes a minute, "uncertain" 6-23 % of the time on constant clips), and missed a switch;
-      0.3 (with 0.04) did nearly as well as 0.2 with this model, but the previous, softer one needed
-      0.2 (at 0.3 it missed up to 2 of 16 real changes). So here "not sure" means a nearly flat reading
-      or a tie; a more confident model leaves room to raise it.
-    - ``tie_margin`` (0.03): the top two within this read ``"uncertain"``: the model cannot tell two
-      moods apart. It has no hysteresis of its own (the hold is its guard), so it is kept small.
-    - ``aggregate`` ("weighted"): ``"weighted"`` averages the faces' smoothed probabilities with
-      weight ``area x confidence`` (near, clear faces count more); ``"largest"`` uses the largest
-      face only (the person at the player); ``"majority"`` gives each face one vote for its
-      smoothed top label when that face is itself confident and not tied (else it abstains): the
-      room vector is the vote shares, so its "confidence" is the share of faces that agree.
-    - ``forget_after`` (s, 1.0): a track not seen for this long leaves the smoothing and the
-      aggregate (it is remembered until then, so a missed detection or two does not move the mood).
-    - ``nobody_after`` (s, 5.0): no face for this long sets ``MoodFilter.nobody``; the mood itself
-      stays as it was (a glance away, or reading, is not leaving the room).
+    - ``half_life``: per-face EMA half-life (> 0).
+    - ``hold``: how long a new verdict must stand, unbroken, before it is reported (>= 0).
+    - ``margin``: a challenger must beat the anchor (the playing mood) by this much (>= 0; keep it
+      above ``tie_margin``).
+    - ``min_confidence``: a top aggregate probability below this reads ``"uncertain"`` (0..1).
+    - ``tie_margin``: the top two within this read ``"uncertain"`` (>= 0).
+    - ``aggregate``: ``"weighted"`` averages the faces' smoothed probabilities with weight
+      ``area x confidence``; ``"largest"`` uses the largest face only; ``"majority"`` gives each
+      confident, untied face one vote for its smoothed top label (the room vector is the vote shares).
+    - ``forget_after``: a track not seen for this long leaves the smoothing and the aggregate (> 0).
+
+    Nobody in the room is the music's business (``music.idle_after``), not the mood's: the mood stays.
     """
 
     half_life: float = 0.3
@@ -129,10 +101,9 @@ class MoodConfig:
     tie_margin: float = 0.03
     aggregate: str = "weighted"
     forget_after: float = 1.0
-    nobody_after: float = 5.0
 
     def __post_init__(self) -> None:
-        positive = ("half_life", "forget_after", "nobody_after")
+        positive = ("half_life", "forget_after")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"'{name}' must be > 0, got {getattr(self, name)!r}")
@@ -220,7 +191,6 @@ class MoodFilter:
         """Forget everything: tracks, mood, timers (the next ``update`` starts afresh)."""
         self._tracks: dict[int, _Track] = {}
         self._t: float | None = None
-        self._last_face_t = 0.0
         self._label = UNCERTAIN
         self._since = 0.0
         self._anchor: int | None = None  # index of the last emotion reported
@@ -243,11 +213,6 @@ class MoodFilter:
         return self._changed
 
     @property
-    def nobody(self) -> bool:
-        """True when no face has been seen for ``nobody_after`` seconds of frame time."""
-        return self._t is not None and self._t - self._last_face_t >= self.cfg.nobody_after - _EPS
-
-    @property
     def tracks(self) -> int:
         """How many face tracks are remembered (seen within ``forget_after``)."""
         return len(self._tracks)
@@ -264,11 +229,9 @@ class MoodFilter:
             log.warning("frame time went back from %.3f to %.3f s: the mood starts afresh", self._t, t)
             self.reset()
         if self._t is None:
-            self._last_face_t = self._since = t
+            self._since = t
             self._mood = Mood(UNCERTAIN, 0.0, t, 0)
         self._t = t
-        if faces:
-            self._last_face_t = t
         self._observe(t, faces, emotions)
         self._forget(t)
         room = self._aggregate()
@@ -382,6 +345,14 @@ class MoodFilter:
                 raise ValueError(f"emotions have labels {labels}, the mood filter {self.labels}")
             order = self._orders[labels] = np.array([labels.index(label) for label in self.labels])
         return probs[order]
+
+
+def room_from(cfg: MoodConfig, labels: Sequence[str], faces: Sequence[Face], emotions: Sequence[Emotions]) -> Mood:
+    """The room's mood from one still alone: ``cfg``'s aggregate and verdict (``min_confidence``,
+    ``tie_margin``) without smoothing, hold or hysteresis, which belong to frames in time. Each face
+    counts once (track ids are ignored); no faces give ``"uncertain"`` with ``faces == 0``."""
+    still = MoodFilter(replace(cfg, hold=0.0), labels)
+    return still.update(0.0, [Face(f.box, i + 1) for i, f in enumerate(faces)], emotions)
 
 
 def _points(labels: Sequence[str]) -> np.ndarray:

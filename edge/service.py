@@ -116,10 +116,20 @@ class ServiceHooks:
             self._status(now, f"running: {self.frames} frames, {fps:.1f} FPS")
 
     def on_source(self, event: str, message: str) -> None:
-        """From the camera's retry layer: "lost", "waiting" (alive, retrying) or "back"."""
+        """From the camera's retry layer: "lost", "waiting" (alive, retrying) or "back".
+
+        A service waiting for a camera (absent at boot, or lost) is up and working: ``READY=1`` goes out
+        with the first "lost" if no frame did it yet, and the retries feed the watchdog."""
         now = self._clock()
         if event == "lost":
-            self._status(now, f"waiting for the camera: {message}")
+            text = f"STATUS=waiting for a camera ({message})"
+            self._last_status, self._status_frames = now, self.frames
+            if not self.ready:
+                self.ready = True
+                self.notifier.send("READY=1", text)
+                self._ping(now, force=True)
+            else:
+                self.notifier.send(text)
         elif event == "waiting":
             self._ping(now)  # retrying is progress; a hung read never gets here
         elif event == "back":

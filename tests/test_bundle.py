@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -24,7 +25,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from edge import bundle as bundles
 from edge.bundle import (COLORS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
                          parse)
-from edge.classify import DEFAULT_MODEL
+from edge.classify import DEFAULT_MODEL, Classifier
+from edge.interpreter import InterpreterError
 
 VALID: dict[str, Any] = {
     "format": "moodplayer-bundle", "format_version": 1, "name": "test",
@@ -251,18 +253,14 @@ data = (DEFAULT_MODEL / "model.tflite").read_bytes()
 rng = random.Random(seed)
 folder = Path(tempfile.mkdtemp())
 import json
+import random
 meta = json.loads((DEFAULT_MODEL / "model.json").read_text())
 meta.pop("model_sha256", None)  # the checksum would refuse every case: this is about the interpreter
 (folder / "model.json").write_text(json.dumps(meta))
 counts = {"refused": 0, "ran": 0}
+from tests.test_bundle import mutate
 for i in range(n):
-    b = bytearray(data)
-    region = rng.choice(["head", "tail", "any"])
-    for _ in range(rng.choice([1, 1, 2, 4, 16])):
-        pos = {"head": lambda: rng.randrange(8, 4096), "tail": lambda: rng.randrange(len(b) - 20000, len(b)),
-               "any": lambda: rng.randrange(8, len(b))}[region]()
-        b[pos] = rng.randrange(256)
-    (folder / "model.tflite").write_bytes(bytes(b))
+    (folder / "model.tflite").write_bytes(mutate(data, rng))
     print("case", i, flush=True)
     try:
         clf = Classifier(bundles.load(folder), threads=1)
@@ -273,6 +271,33 @@ for i in range(n):
         counts["refused"] += 1
 print("done", counts, flush=True)
 """
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    """A copy of ``data`` with 1 to 16 random bytes changed, in the header, the tail or anywhere."""
+    b = bytearray(data)
+    region = rng.choice(["head", "tail", "any"])
+    for _ in range(rng.choice([1, 1, 2, 4, 16])):
+        pos = {"head": lambda: rng.randrange(8, 4096), "tail": lambda: rng.randrange(len(b) - 20000, len(b)),
+               "any": lambda: rng.randrange(8, len(b))}[region]()
+        b[pos] = rng.randrange(256)
+    return bytes(b)
+
+
+def test_a_model_that_loads_but_cannot_run_is_refused_at_load(tmp_path):
+    """The slow fuzz's seed 12, case 104: it loads and allocates, then its first invoke raised a bare
+    RuntimeError ("Input tensor 22 lacks data"). A blank face at load now refuses it, by its path."""
+    rng, data = random.Random(12), (DEFAULT_MODEL / "model.tflite").read_bytes()
+    for _ in range(105):
+        damaged = mutate(data, rng)
+    folder = tmp_path / "b"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta.pop("model_sha256", None)  # a bundle someone brings, without a checksum
+    (folder / "model.json").write_text(json.dumps(meta))
+    (folder / "model.tflite").write_bytes(damaged)
+    with pytest.raises(InterpreterError, match="model.tflite"):
+        Classifier(bundles.load(folder), threads=1)
 
 
 def _fuzz(seed: int, n: int, timeout: float) -> None:

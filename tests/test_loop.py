@@ -16,7 +16,10 @@ from benchmarks import clips
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier
-from edge.loop import run
+from edge.loop import Pipeline, run
+from edge.music.outputs.mixer import MixerOutput
+from edge.music.recommend import Recommender
+from edge.types import EMOTIONS, Emotions, Face
 
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"
@@ -143,3 +146,145 @@ def test_the_device_never_imports_tensorflow(blank_video):
                          env=env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "IMPORTED []" in out.stdout, out.stdout
+
+
+# -- song events are decisions at frame time ---------------------------------------------------------
+
+
+class OneFace:
+    """A finder that sees one face in every frame."""
+
+    def find(self, frame) -> list[Face]:
+        return [Face((260, 180, 120, 120), 1)]
+
+
+class Scripted:
+    """A classifier that reads ``happy`` until ``switch`` s of frame time, ``surprise`` after."""
+
+    def __init__(self, switch: float) -> None:
+        self.switch = switch
+
+    def classify(self, frame, faces) -> list[Emotions]:
+        probs = np.full(len(EMOTIONS), 0.1 / (len(EMOTIONS) - 1), np.float32)
+        probs[EMOTIONS.index("happy" if frame.t < self.switch else "surprise")] = 0.9
+        return [Emotions(probs, EMOTIONS) for _ in faces]
+
+
+class RecordingMixer(MixerOutput):
+    """The real pygame output, noting each song it is told to play."""
+
+    played: list[str] = []
+
+    def play(self, path, fade_in_ms=0):
+        RecordingMixer.played.append(Path(path).name)
+        super().play(path, fade_in_ms)
+
+
+def scripted_run(video: Path, events: Path, tmp_path: Path, switch: float, realtime: bool = False) -> list[dict]:
+    cfg = configs.load(None, {"source.spec": str(video), "source.realtime": realtime, "output.events": str(events),
+                              "music.songs": str(SONGS), "music.features": False, "music.state_dir": str(tmp_path)})
+
+    def stages(cfg):
+        return Pipeline(cfg, finder=OneFace(), classifier=Scripted(switch),
+                        recommender=Recommender.from_config(cfg.music, seed=0),
+                        music_output=lambda: RecordingMixer(cfg.music))
+
+    run(cfg, pipeline=stages)
+    return [{k: v for k, v in e.items() if k != "time"} for e in read_events(events)]  # "time": wall clock
+
+
+def assert_song_follows_each_mood(ev: list[dict]) -> None:
+    named = [i for i, e in enumerate(ev) if e["type"] == "mood" and e["mood"] != "uncertain"]
+    assert [ev[i]["mood"] for i in named] == ["happy", "surprise"], ev
+    for i in named:
+        song = ev[i + 1]
+        assert song["type"] == "song" and song["t"] == ev[i]["t"] and song["mood"] == ev[i]["mood"], ev
+        assert Path(song["path"]).parent.name == song["mood"]
+
+
+@pytest.fixture(scope="module")
+def sixteen_seconds(tmp_path_factory) -> Path:
+    return clips.empty_video(tmp_path_factory.mktemp("clips") / "16s.mp4", 160)
+
+
+def test_song_events_are_written_at_frame_time_at_any_speed(tmp_path, sixteen_seconds, monkeypatch):
+    """16 s, happy then surprise at 8 s: unpaced, each mood's song event follows its mood event at the same
+    frame time, and the events equal a --realtime run's."""
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    fast = scripted_run(sixteen_seconds, tmp_path / "fast.jsonl", tmp_path, switch=8.0)
+    assert_song_follows_each_mood(fast)
+    paced = scripted_run(sixteen_seconds, tmp_path / "paced.jsonl", tmp_path, switch=8.0, realtime=True)
+    assert paced == fast
+
+
+def test_the_last_decision_starts_playing_before_the_run_ends(tmp_path, sixteen_seconds, monkeypatch):
+    """The surprise comes at ~14.9 s of a 16 s file processed in well under a second: the run lets its
+    fade-out finish and the surprise song start before it closes."""
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    RecordingMixer.played = []
+    ev = scripted_run(sixteen_seconds, tmp_path / "late.jsonl", tmp_path, switch=13.0)
+    assert_song_follows_each_mood(ev)
+    songs = [Path(e["path"]).name for e in ev if e["type"] == "song"]
+    assert RecordingMixer.played == songs
+
+
+def test_the_16s_happy_surprise_clip_gives_the_same_events_unpaced_and_realtime(tmp_path, fer2013, classifier):
+    clip = clips.make_clip(tmp_path / "clip.mp4", [("happy", 8.0), ("surprise", 8.0)], fps=10, fer_dir=fer2013,
+                           accept=confident(classifier))
+    runs = []
+    for name, pace in (("fast", []), ("paced", ["--realtime"])):
+        events = tmp_path / f"{name}.jsonl"
+        out = subprocess.run(edge_cmd("--source", str(clip.path), *pace, "--events", str(events),
+                                      "--music-features", "false", "--music-state-dir", str(tmp_path)),
+                             env=env(), capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs.append([{k: v for k, v in e.items() if k != "time"} for e in read_events(events)])
+    fast, paced = runs
+    assert_song_follows_each_mood(fast)
+    # The recommender's exploration noise is unseeded here: the same moods and times, each song of its mood.
+    strip = lambda ev: [{k: v for k, v in e.items() if k != "path"} for e in ev]  # noqa: E731
+    assert strip(paced) == strip(fast)
+
+
+def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplog):
+    """A dead music player stops the loop's watchdog pings, so systemd restarts the service."""
+    import socket
+
+    from edge.music.config import MusicConfig
+    from edge.music.outputs import OutputError
+    from edge.music.player import Player
+    from edge.service import Notifier, ServiceHooks
+
+    class Broken:
+        name = "broken"
+
+        def open(self):
+            raise RuntimeError("a bug in the output")
+
+    class Nothing:
+        def next(self, mood, point=None):
+            return None
+
+        def discard(self, path):
+            pass
+
+    assert not issubclass(RuntimeError, OutputError)  # an unexpected error, not a missing device
+    player = Player(MusicConfig(), Nothing(), output=Broken, restart_s=1.0)
+    for second in range(Player.MAX_DEATHS):  # on the player's own (injected) time: 5 deaths in 5 s
+        player.step(float(second) + 1.0)
+    assert not player.alive() and player.restarts == Player.MAX_DEATHS
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        hooks = ServiceHooks(Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}))
+        cfg = configs.load(None, {"source.spec": str(blank_video), "music.songs": str(SONGS)})
+        run(cfg, on_frame=hooks.on_frame, pipeline=lambda cfg: Pipeline(cfg, player=player, recommender=Nothing()))
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                break
+    assert hooks.pings == 0 and not any("WATCHDOG=1" in m for m in messages), messages
+    assert any("withholding the watchdog" in r.getMessage() for r in caplog.records)

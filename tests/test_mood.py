@@ -325,7 +325,7 @@ def test_majority_unsure_faces_abstain_and_splits_are_uncertain():
     assert settle(MoodConfig(aggregate="majority"), split).label == UNCERTAIN
 
 
-# -- tracks, nobody, labels, API --------------------------------------------------------------------------
+# -- tracks, an empty room, labels, API --------------------------------------------------------------------------
 
 
 def test_tracks_are_remembered_briefly_then_forgotten():
@@ -352,28 +352,16 @@ def test_a_returning_track_blends_within_forget_after_and_restarts_after():
     assert mood.probs["angry"] == pytest.approx(0.9)  # a fresh start, not a blend
 
 
-def test_nobody_after_nobody_after_and_the_mood_stays():
-    filt = MoodFilter(MoodConfig(nobody_after=5.0), EMOTIONS)
+def test_with_nobody_in_the_room_the_mood_stays():
+    """Nobody seen is the music's timer (music.idle_after, edge.music.idle), not the mood's."""
+    filt = MoodFilter(MoodConfig(), EMOTIONS)
     run(filt, one_face(lambda t: vec(happy=0.8)), 10, 5)  # the last face is at t = 4.9
-    assert filt.mood.label == "happy" and not filt.nobody
+    assert filt.mood.label == "happy"
     since = filt.mood.since
     for i in range(80):
-        t = 5.0 + i / 10
-        mood = filt.update(t, [], [])
+        mood = filt.update(5.0 + i / 10, [], [])
         assert mood.label == "happy" and mood.since == since and not filt.last_change
-        assert filt.nobody == (t >= 9.9 - 1e-9)
     assert mood.faces == 0 and mood.probs["happy"] == pytest.approx(0.8)  # the last figures stay
-    filt.update(13.0, [BIG], [Emotions(vec(happy=0.8), EMOTIONS)])
-    assert not filt.nobody
-
-
-def test_nobody_switches_exactly_at_nobody_after():
-    filt = MoodFilter(MoodConfig(nobody_after=2.0), EMOTIONS)
-    filt.update(0.0, [BIG], [Emotions(vec(happy=0.8), EMOTIONS)])
-    filt.update(1.9, [], [])
-    assert not filt.nobody
-    filt.update(2.0, [], [])
-    assert filt.nobody
 
 
 def test_labels_in_any_order_give_the_same_moods():
@@ -420,7 +408,7 @@ def test_time_going_back_starts_afresh():
 def test_bad_configs_and_inputs_name_the_problem():
     for kwargs, name in [({"aggregate": "mean"}, "aggregate"), ({"half_life": 0}, "half_life"),
                          ({"hold": -1}, "hold"), ({"min_confidence": 1.5}, "min_confidence"),
-                         ({"forget_after": 0}, "forget_after"), ({"nobody_after": -2}, "nobody_after")]:
+                         ({"forget_after": 0}, "forget_after")]:
         with pytest.raises(ValueError, match=name):
             MoodConfig(**kwargs)
     with pytest.raises(ValueError, match="contempt"):

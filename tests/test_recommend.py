@@ -15,10 +15,12 @@ import pytest
 
 from edge.music import features as feats
 from edge.music.cli import main as songs_cli
-from edge.music.feedback import FeedbackStore, state_dir
-from edge.music.library import Library, Picker
-from edge.music.player import MusicConfig, Player
-from edge.music.recommend import UPLIFT_GOAL, Recommender, uplift_target
+from edge.music.config import MusicConfig
+from edge.music.feedback import FeedbackStore, raw_score, state_dir
+from edge.music.library import Library
+from edge.music.analysis import FeatureCache
+from edge.music.rank import UPLIFT_GOAL, uplift_target
+from edge.music.recommend import Recommender
 from tests.music_synth import write_song
 from tests.test_music import HAPPY_HZ, SAD_HZ, analyse, tone
 
@@ -41,14 +43,14 @@ def library(tmp_path_factory) -> tuple[Path, Path]:
     write_song(root / "unsorted" / "bright_u.wav", "bright", seconds=5.0, seed=50, root=64)
     write_song(root / "unsorted" / "gloomy_u.wav", "gloomy", seconds=5.0, seed=51, root=52)
     cache = root.parent / "features.json"
-    Recommender(Library.scan(root), cache=feats.FeatureCache(cache)).scan()
+    Recommender(Library.scan(root), cache=FeatureCache(cache)).scan()
     return root, cache
 
 
 def make(library: tuple[Path, Path], store: Path | None = None, **kw) -> Recommender:
     root, cache = library
-    rec = Recommender(Library.scan(root), cache=feats.FeatureCache(cache), store=FeedbackStore(store), **kw)
-    assert rec.pending() == []  # everything came from the cache
+    rec = Recommender(Library.scan(root), cache=FeatureCache(cache), store=FeedbackStore(store), **kw)
+    assert rec.analysis.pending() == []  # everything came from the cache
     return rec
 
 
@@ -61,7 +63,7 @@ def names(paths) -> list[str]:
 
 def test_next_never_repeats_within_a_mood_until_it_is_used_up(library) -> None:
     rec = make(library, seed=3, explore=0.3)  # plenty of noise: the rules must hold whatever the order
-    sizes = {m: len(rec.songs_for(m)) for m in ("happy", "sad", "neutral", "angry")}
+    sizes = {m: len(rec.analysis.songs_for(m)) for m in ("happy", "sad", "neutral", "angry")}
     assert sizes == {"happy": 6, "sad": 4, "neutral": 2, "angry": 1}  # unlabelled songs joined by features
     rng = random.Random(0)
     picks: dict[str, list[str]] = {m: [] for m in sizes}
@@ -75,7 +77,7 @@ def test_next_never_repeats_within_a_mood_until_it_is_used_up(library) -> None:
     assert all(a != b for a, b in zip(sequence, sequence[1:])) or sizes["angry"] == 1
     for mood, got in picks.items():
         n = sizes[mood]
-        assert set(got) == {s.path.name for s in rec.songs_for(mood)}
+        assert set(got) == {s.path.name for s in rec.analysis.songs_for(mood)}
         for start in range(0, len(got) - n + 1, n):  # each round plays every song once
             assert len(set(got[start : start + n])) == n, (mood, got)
 
@@ -92,6 +94,8 @@ def test_a_mood_without_songs_borrows_the_fallbacks(library, caplog) -> None:
     picks = {rec.next("fear").name for _ in range(4)}
     assert picks == {"calm_0.wav", "calm_1.wav"}
     assert sum("no songs for mood 'fear'" in r.getMessage() for r in caplog.records) == 1
+    quiet = Recommender(Library.scan(library[0], fallback=""), features=False)
+    assert quiet.next("fear") is None and quiet.next("sad") is not None
 
 
 def test_discarded_songs_are_not_offered_again(library) -> None:
@@ -127,9 +131,24 @@ def test_uplift_starts_calm_and_moves_towards_brighter_songs(library) -> None:
     assert played == [p.path for p in plan]  # plan() is what next() then does
     # A new sad spell starts calm again; happy is not uplifted (it ranks as under match).
     rec.next("happy")
-    assert rec.next("sad") == plan[0].path or rec.state(rec.next("sad")).point[1] < 0.2
+    assert rec.next("sad") == plan[0].path or rec.analysis.state(rec.next("sad")).point[1] < 0.2
     match = make(library, explore=0.0)
     assert names(rec.rank("happy", (0.8, 0.6))) == names(match.rank("happy", (0.8, 0.6)))
+
+
+def test_the_strategy_changes_at_run_time_from_another_thread(library) -> None:
+    import threading
+
+    rec = make(library, explore=0.0)
+    matched = [r.path for r in rec.plan("sad", 4)]
+    assert all(p.parent.name in ("sad", "unsorted") for p in matched)
+    switcher = threading.Thread(target=rec.set_strategy, args=("uplift",))  # as the web companion would
+    switcher.start()
+    switcher.join()
+    assert rec.strategy == "uplift" and rec.plan("sad", 5) == make(library, strategy="uplift", explore=0.0).plan("sad", 5)
+    with pytest.raises(ValueError, match="music.strategy must be one of match, uplift"):
+        rec.set_strategy("cheer")
+    assert rec.strategy == "uplift"
 
 
 # -- feedback ----------------------------------------------------------------------------------------
@@ -158,7 +177,7 @@ def test_feedback_changes_the_ranking_and_is_kept(library, tmp_path: Path) -> No
     again = make(library, store=store, explore=0.0)
     assert names(again.rank("happy", (0.8, 0.5))) == after
     # Feedback under another mood counts half.
-    assert FeedbackStore(store).raw(bottom_path, "sad") == pytest.approx(1.0)
+    assert raw_score(FeedbackStore(store).counts(bottom_path), "sad") == pytest.approx(1.0)
 
 
 def test_skips_and_likes_steer_towards_similar_songs(library, tmp_path: Path) -> None:
@@ -229,44 +248,7 @@ def test_cli_recommend_like_and_skip(library, tmp_path: Path, capsys) -> None:
 # -- the player with the recommender -----------------------------------------------------------------
 
 
-class _Recording:
-    def __init__(self, paths):
-        self.paths, self.calls = paths, []
-
-    def next(self, mood, point=None):
-        self.calls.append((mood, point))
-        return self.paths[0]
-
-    def discard(self, path):
-        pass
-
-
-class _OldStyle:
-    def __init__(self):
-        self.calls = []
-
-    def next(self, mood):
-        self.calls.append(mood)
-        return None
-
-    def discard(self, path):
-        pass
-
-
-def test_the_player_passes_the_rooms_point_to_the_picker() -> None:
-    picker = _Recording([Path("a.ogg")])
-    player = Player(MusicConfig(), picker=picker)
-    player._handle("mood", ("happy", (0.4, 0.2)))
-    assert player._pick("happy") == Path("a.ogg") and picker.calls == [("happy", (0.4, 0.2))]
-    player._handle("mood", ("happy", (0.6, 0.1)))  # the same mood: no restart, a new point
-    player._handle("mood", ("uncertain", (0.0, 0.0)))  # ignored altogether
-    assert player._mood == "happy" and player._pick("happy") and picker.calls[-1] == ("happy", (0.6, 0.1))
-    old = _OldStyle()
-    player = Player(MusicConfig(), picker=old)
-    player.request("sad", point=(-0.5, -0.2))  # the public side accepts it ...
-    player._handle("mood", ("sad", (-0.5, -0.2)))
-    assert player._pick("sad") is None and old.calls == ["sad"]  # ... and an old picker still works
-    assert Picker(Library("x", {"sad": [Path("s.ogg")]})).next("sad", point=(0.0, 0.0)) == Path("s.ogg")
+# The player's side (the point passed with each pick) is in tests/test_player.py.
 
 
 def test_music_config_checks_the_new_keys() -> None:
@@ -304,7 +286,7 @@ for at, mood, point in args["steps"]:
     player.request(mood, point=point)
 player.stop()
 rec.stop()
-json.dump(dict(songs=songs, mixer=mixer, analysed=rec.progress), open(args["out"], "w"))
+json.dump(dict(songs=songs, mixer=mixer, analysed=rec.analysis.progress), open(args["out"], "w"))
 """
 
 

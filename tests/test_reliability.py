@@ -388,7 +388,7 @@ def test_truncated_and_empty_videos(tmp_path, video):
     error_line(edge("--source", tmp_path / "empty.mp4", "--music-enabled", "false"), "empty.mp4")
 
 
-def test_corrupt_image_is_an_error_and_a_folder_of_them_is_skipped(tmp_path):
+def test_corrupt_image_is_an_error_and_a_folder_of_them_is_named_and_skipped(tmp_path):
     bad = tmp_path / "face.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"junk" * 100)
     error_line(edge("--source", bad, "--music-enabled", "false"), "cannot read image", "face.jpg")
@@ -396,7 +396,11 @@ def test_corrupt_image_is_an_error_and_a_folder_of_them_is_skipped(tmp_path):
     folder.mkdir()
     for i in range(3):
         (folder / f"{i}.png").write_bytes(b"not a png")
-    log = clean_run(edge("--source", folder, "--music-enabled", "false"))
+    out = edge("--source", folder, "--music-enabled", "false")  # photos: one line each, exit 1 (edge.stills)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert out.stdout.splitlines() == [f"{folder / f'{i}.png'}: skipped: not a readable image "
+                                       "(is it a JPEG/PNG/BMP/TIFF/WebP file?)" for i in range(3)]
+    log = clean_run(edge("--source", folder, "--loop", "--max-frames", "1", "--music-enabled", "false"))
     assert "skipping" in log and "not a readable image" in log and "processed 0 frames" in log
 
 
@@ -414,8 +418,11 @@ ODD_IMAGES = {
 def test_odd_images_run_through_the_whole_loop(name, tmp_path):
     path = tmp_path / "image.png"
     assert cv2.imwrite(str(path), ODD_IMAGES[name])
-    log = clean_run(edge("--source", path, "--music-enabled", "false"))
+    log = clean_run(edge("--source", path, "--loop", "--max-frames", "1", "--music-enabled", "false"))
     assert "processed 1 frames" in log
+    out = edge("--source", path)  # as a photo (edge.stills)
+    clean_run(out)
+    assert out.stdout.startswith(f"{path}: ") and len(out.stdout.splitlines()) == 1
 
 
 # -- outputs and detector --------------------------------------------------------------------------------

@@ -356,7 +356,7 @@ def test_loop_resumes_when_the_camera_comes_back(monkeypatch, tmp_path, fast_ret
     assert len(lost) == 1 and lost[0].levelname == "WARNING" and "camera 3" in lost[0].getMessage()
     assert len(back) == 1 and back[0].levelname == "INFO" and "(4 tries)" in back[0].getMessage()
     # systemd hears about it, and the watchdog is fed while the camera is being retried (no restart).
-    lost_at = next(i for i, m in enumerate(messages) if m.startswith("STATUS=waiting for the camera: camera 3 lost"))
+    lost_at = next(i for i, m in enumerate(messages) if m.startswith("STATUS=waiting for a camera (camera 3 lost"))
     back_at = next(i for i, m in enumerate(messages) if m.startswith("STATUS=running: camera 3 back after"))
     assert lost_at < back_at and "WATCHDOG=1" in messages[lost_at + 1:back_at], messages
 
@@ -383,13 +383,112 @@ def test_stop_ends_a_camera_outage_at_once(monkeypatch, fast_retries):
 def test_a_camera_gone_for_good_gives_up_with_a_source_error(fast_retries, monkeypatch):
     world = World(fail_at=2, down_tries=10**9)
     camera = world.camera_class()
-    monkeypatch.setattr(Resilient, "GIVE_UP_S", 0.2)
-    source = Resilient(lambda: camera(0))
+    source = Resilient(lambda: camera(0), give_up_s=0.2)
     with pytest.raises(SourceError, match=r"camera 0: lost for .* giving up .*did not open"):
         list(source)
     assert world.refused > 2
     source.close()
     assert source.inner is None and source.read() is None
+
+
+class FakeClock:
+    """Seconds that pass only when the code under test sleeps: a simulated hour takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1e-3)
+
+
+def test_a_service_waits_out_a_camera_lost_for_an_hour_and_feeds_the_watchdog():
+    """Camera lost for a simulated hour: never gives up (a service), pings the watchdog all along, frames
+    come back. Run by hand (the default give-up) the same outage ends with a SourceError after 600 s."""
+    clock, sent = FakeClock(), []
+    world = World(fail_at=3, down_tries=10**9)
+    camera = world.camera_class()
+
+    def factory():
+        if clock.now >= 3600:
+            world.refused = world.down_tries  # plugged back in
+        return camera(0)
+
+    class Recorder(Notifier):
+        def send(self, *lines):
+            sent.extend(f"{clock.now:.0f} {line}" for line in lines)
+            return True
+
+    notifier = Recorder({"NOTIFY_SOCKET": "@t", "WATCHDOG_USEC": "30000000"})
+    hooks = ServiceHooks(notifier, clock=clock)
+    with Resilient(factory, stop=None, on_state=hooks.on_source, clock=clock, sleep=clock.sleep,
+                   give_up_s=None) as source:
+        frames = [source.read() for _ in range(6)]
+    assert [f.index for f in frames] == list(range(6)) and source.outages == 1
+    assert frames[3].t - frames[2].t >= 3600 - 1  # the gap shows in frame time
+    pings = [float(m.split()[0]) for m in sent if m.endswith("WATCHDOG=1")]
+    assert pings[0] < 20 and pings[-1] > 3580 and max(b - a for a, b in zip(pings, pings[1:])) <= 15 + 1
+    assert any("STATUS=waiting for a camera (camera 0 lost" in m for m in sent)
+    assert any("STATUS=running: camera 0 back after" in m for m in sent)
+
+    clock, world = FakeClock(), World(fail_at=3, down_tries=10**9)
+    camera = world.camera_class()
+    by_hand = Resilient(lambda: camera(0), clock=clock, sleep=clock.sleep)
+    with pytest.raises(SourceError, match="giving up"):
+        list(by_hand)
+    assert 600 <= clock.now < 620
+
+
+def test_a_camera_absent_at_boot_is_waited_for_under_systemd(monkeypatch, tmp_path, fast_retries):
+    world = World(down_tries=4)
+    world.unplugged = True  # not there when the service starts
+    fake_camera(monkeypatch, world)
+    ns = NotifySocket(tmp_path / "notify")
+    monkeypatch.setenv("NOTIFY_SOCKET", ns.env)
+    monkeypatch.setenv("WATCHDOG_USEC", "20000")
+    hooks = ServiceHooks()
+    with pytest.raises(SourceError, match="did not open"):  # by hand: a clear error, as before
+        run(camera_cfg(), threading.Event())
+    world.refused = 0
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(stats=run(
+        camera_cfg(**{"output.max_frames": 10}), threading.Event(), hooks.on_frame, hooks.on_source,
+        wait_for_camera=True)))
+    try:
+        thread.start()
+        while thread.is_alive():
+            ns.recv(0.05)
+        messages = ns.messages + ns.drain()
+    finally:
+        thread.join(10)
+        ns.close()
+    assert result["stats"].frames == 10 and world.refused == 4
+    assert messages[0].startswith("READY=1\nSTATUS=waiting for a camera (camera 3")
+    back = next(i for i, m in enumerate(messages) if "STATUS=running: camera 3 back" in m)
+    assert "WATCHDOG=1" in messages[1:back] and messages.count("READY=1") == 0
+
+
+def test_a_service_process_without_a_camera_stays_up_ready_and_fed(notify_socket, tmp_path):
+    """A real ``python -m edge`` under a notify socket, with no camera at all: it does not exit, says
+    READY=1 and why it waits, and keeps pinging the watchdog; SIGTERM stops it cleanly."""
+    env = {**os.environ, "SDL_AUDIODRIVER": "dummy", "NOTIFY_SOCKET": notify_socket.env, "WATCHDOG_USEC": "2000000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--source", "/dev/video97", "--songs", str(SONGS)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        got = notify_socket.wait_for("READY=1", timeout=60)
+        assert "STATUS=waiting for a camera (camera /dev/video97" in got[-1] and "no camera at" in got[-1]
+        for _ in range(3):  # pings keep coming while it waits (every WATCHDOG_USEC / 2)
+            notify_socket.wait_for("WATCHDOG=1", timeout=10)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert "no camera at /dev/video97" in out  # the journal says what is wrong
 
 
 def test_a_read_that_raises_counts_as_a_failed_read(fast_retries):

@@ -1,13 +1,16 @@
 """``python -m edge songs``: look at the song library, ask for recommendations, like and skip songs.
 
-    python -m edge songs scan [DIR]                    # every song: mood, where it came from, tempo, energy
+    python -m edge songs scan [DIR]                    # every song: mood, where it came from, tempo, energy;
+                                                       # and every file not taken, with why and what to do
     python -m edge songs recommend --mood happy -n 5   # the next five songs the player would pick
     python -m edge songs like PATH [--mood happy]      # or: skip PATH
     ... --json                                         # any of them, as JSON on stdout
 
 The songs folder, strategy and state folder come from the config (``--config``, ``[music]``), then
 the flags. ``scan`` and ``recommend`` analyse songs that are new or changed since the last run
-(cached, so a second run is instant).
+(cached, so a second run is instant). ``like`` and ``skip`` write as the state folder's owner: run
+as root they switch to it; run as another user they refuse and print the ``sudo -u <owner> ...``
+command to use, so the service can always read what they wrote.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from edge.music.config import STRATEGIES
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("recommend", parents=[common], help="the next songs the player would pick for a mood")
     rec.add_argument("--mood", required=True, help="an emotion: angry, disgust, fear, happy, neutral, sad, surprise")
     rec.add_argument("-n", type=int, default=5, help="how many songs (default 5)")
-    rec.add_argument("--strategy", choices=("match", "uplift"), help="default: music.strategy")
+    rec.add_argument("--strategy", choices=STRATEGIES, help="default: music.strategy")
     rec.add_argument("--valence", type=float, help="the room's valence (-1..1), with --arousal (match)")
     rec.add_argument("--arousal", type=float, help="the room's arousal (-1..1), with --valence (match)")
     for kind in ("like", "skip"):
@@ -73,10 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mood is not None and mood not in EMOTIONS:
         print(f"error: --mood must be one of {', '.join(EMOTIONS)}, got {mood!r}", file=sys.stderr)
         return 2
-    from edge.music.recommend import Recommender
+    from edge.music.recommend import Recommender  # before acting as another user, who may not read the venv
+
+    writes = args.command in ("like", "skip")
+    if writes:
+        code = _as_state_owner(cfg, argv if argv is not None else sys.argv[1:])
+        if code:
+            return code
 
     try:
-        rec = Recommender.from_config(cfg)
+        rec = Recommender.from_config(cfg, read_only=not writes)
     except LibraryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -85,6 +97,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recommend":
         return _recommend(rec, args)
     return _feedback(rec, args)
+
+
+def _as_state_owner(cfg, argv: Sequence[str]) -> int:
+    """Write likes and skips as the state folder's owner (switching to it when run as root), or refuse
+    with the command to use; 0 to go on, else the exit code."""
+    from edge.music.feedback import become, state_dir, write_access
+
+    command = "python -m edge songs " + " ".join(_quote(a) for a in argv)
+    access = write_access(state_dir(cfg.state_dir), os.geteuid(), command)
+    if access.how == "refuse":
+        print(f"error: {access.message}", file=sys.stderr)
+        return 2
+    try:
+        become(access)
+    except OSError as e:
+        print(f"error: can't act as the state folder's owner (uid {access.uid}): {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 def _progress(rec):
@@ -114,28 +150,20 @@ def _rel(path: Path, root: Path) -> str:
 def _scan(rec, args) -> int:
     report = _progress(rec)
     root = rec.library.root
-    rows = []
-    for s in rec.states():
-        f = s.features
-        moods = s.moods
-        rows.append({
-            "path": str(s.path), "song": _rel(s.path, root),
-            "mood": max(moods, key=moods.get) if moods else "", "moods": moods,
-            "source": "unreadable" if s.bad else s.source,
-            "tempo": round(f.tempo, 1) if f else None, "energy": round(f.loudness, 1) if f else None,
-            "activity": round(f.activity, 3) if f else None, "brightness": round(f.brightness, 1) if f else None,
-            "mode": round(f.mode, 3) if f else None, "key": f.key if f else None,
-            "valence": s.point[0] if s.point else None, "arousal": s.point[1] if s.point else None,
-            "features_mood": s.mood or None, "error": s.error or None, **{k: v for k, v in s.tags.items()},
-        })
+    bad = rec.analysis.undecodable()
+    rows = [_song_row(s, root, s.path in bad) for s in rec.analysis.states()]
+    not_taken = [s.to_dict() for s in rec.library.skipped]
+    not_taken += [{"path": str(p), "why": f"does not decode: {why}", "fix": "replace or delete it"}
+                  for p, why in sorted(bad.items())]
     summary = {"root": str(root), "songs": len(rows),
                "labelled": sum(r["source"] in ("folder", "manifest") for r in rows),
                "by_features": sum(r["source"] == "features" for r in rows),
                "unreadable": sum(r["source"] == "unreadable" for r in rows),
+               "not_taken_count": len(not_taken),
                "analysed_now": report.analysed if report else 0,
                "seconds": round(report.seconds, 3) if report else 0.0}
     if args.json:
-        print(json.dumps({**summary, "songs": rows, "count": len(rows)}, indent=1))
+        print(json.dumps({**summary, "songs": rows, "count": len(rows), "not_taken": not_taken}, indent=1))
         return 0
     width = max([len("song")] + [len(r["song"]) for r in rows])
     print(f"{'song':{width}}  {'mood':8}  {'from':10}  {'tempo':>5}  {'energy':>6}  {'val':>5}  {'aro':>5}  sounds")
@@ -148,10 +176,28 @@ def _scan(rec, args) -> int:
     print(f"\n{summary['songs']} songs: {summary['labelled']} labelled, {summary['by_features']} by their features, "
           f"{summary['unreadable']} unreadable. tempo in bpm, energy in dBFS (RMS); val, aro: valence and "
           f"arousal from the features; sounds: the mood they are nearest.")
+    if not_taken:
+        print(f"\nnot taken ({len(not_taken)}):")
+        for t in not_taken:
+            print(f"  {_rel(Path(t['path']), root)}: {t['why']}; {t['fix']}")
     if report and report.analysed:
         print(f"analysed {report.analysed} in {report.seconds:.1f} s "
               f"({1000 * report.seconds / report.analysed:.0f} ms a song); {report.cached} from the cache")
     return 0
+
+
+def _song_row(s, root: Path, bad: bool) -> dict:
+    f, moods = s.features, s.moods
+    return {
+        "path": str(s.path), "song": _rel(s.path, root),
+        "mood": max(moods, key=moods.get) if moods else "", "moods": moods,
+        "source": "unreadable" if bad else s.source,
+        "tempo": round(f.tempo, 1) if f else None, "energy": round(f.loudness, 1) if f else None,
+        "activity": round(f.activity, 3) if f else None, "brightness": round(f.brightness, 1) if f else None,
+        "mode": round(f.mode, 3) if f else None, "key": f.key if f else None,
+        "valence": s.point[0] if s.point else None, "arousal": s.point[1] if s.point else None,
+        "features_mood": s.mood or None, "error": s.error or None, **dict(s.tags),
+    }
 
 
 def _recommend(rec, args) -> int:
@@ -184,7 +230,8 @@ def _feedback(rec, args) -> int:
         print(f"error: no such song: {args.path} (looked here and in {rec.library.root})", file=sys.stderr)
         return 2
     path = path.absolute()
-    state = rec.state(path) or next((s for s in rec.states() if s.path.absolute() == path), None)
+    state = rec.analysis.state(path) or next((s for s in rec.analysis.states() if s.path.absolute() == path),
+                                              None)
     mood = args.mood
     if mood is None:
         moods = state.moods if state is not None else {}
@@ -192,6 +239,9 @@ def _feedback(rec, args) -> int:
     if state is None:
         log.warning("%s is not in the library %s: recorded all the same", path, rec.library.root)
     entry = rec.store.record(args.command, path, mood)
+    if rec.store.problem:
+        print(f"error: the {args.command} was not kept: {rec.store.problem}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({"path": str(path), "kind": args.command, "mood": mood, "counts": entry,
                           "store": str(rec.store.path)}, indent=1))

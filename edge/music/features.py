@@ -7,8 +7,10 @@ transforms. On a desktop core that is ~30-60 ms per song, most of it decoding; s
 for the measurements and why not librosa (numba + llvmlite + scipy + scikit-learn, ~370 MB and
 seconds of import and JIT on a Pi, for the same few features).
 
-``analyse(path)`` gives a ``Features``; ``FeatureCache`` keeps them in a JSON file keyed by path,
-size and mtime, written atomically, so a song is analysed once.
+``analyse(path)`` gives a ``Features`` (``edge.music.analysis`` runs it in the background and caches
+the results). Decoding reads the excerpt in blocks of at most ``BLOCK_BYTES`` and mixes each block
+to mono at once, so a huge file with many channels costs the mono excerpt's memory, not every channel
+of it as float32.
 
 What each number is (all over the excerpt):
 
@@ -29,15 +31,11 @@ What each number is (all over the excerpt):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import tempfile
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -53,6 +51,7 @@ FFT, HOP = 1024, 256  # ~93 ms windows every ~23 ms: onsets, loudness, brightnes
 CHROMA_FFT, CHROMA_HOP = 4096, 2048  # 2.7 Hz bins: semitones apart down to ~80 Hz
 TEMPO_RANGE = (40.0, 220.0)
 TEMPO_PRIOR = (120.0, 1.0)  # centre (bpm) and spread (octaves) of the tempo prior
+BLOCK_BYTES = 1 << 20  # decoded float32 samples (all channels) held at once while reading an excerpt
 
 # Krumhansl & Kessler (1982) key profiles, C major and C minor.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -115,11 +114,8 @@ def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[
         raise DecodeError("the soundfile package is not installed (pip install soundfile)", unsupported=True) from None
     try:
         with sf.SoundFile(str(path)) as f:
-            rate, total = f.samplerate, f.frames
-            want = int(seconds * rate)
-            if f.seekable() and total > want:
-                f.seek(int((total - want) * START_AT))
-            data = f.read(want, dtype="float32", always_2d=True)
+            rate = f.samplerate
+            mono = _read_mono(f, int(seconds * rate))
     except (getattr(sf, "LibsndfileError", RuntimeError), RuntimeError, ValueError, TypeError, OSError) as e:
         text = str(e)
         unsupported = "unknown format" in text.lower() or "not supported" in text.lower()
@@ -127,13 +123,30 @@ def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[
             unsupported = True
             text = f"libsndfile {sf.__libsndfile_version__} has no MP3 decoder (1.1 or newer has)"
         raise DecodeError(text, unsupported) from None
-    if len(data) < rate // 2:
-        raise DecodeError(f"only {len(data) / max(rate, 1):.2f} s of audio")
-    mono = data.mean(axis=1)
+    if len(mono) < rate // 2:
+        raise DecodeError(f"only {len(mono) / max(rate, 1):.2f} s of audio")
     if not np.isfinite(mono).all():
         raise DecodeError("the decoded samples are not finite")
     q = max(1, int(round(rate / sr)))
     return _decimate(mono, q), rate / q
+
+
+def _read_mono(f, want: int) -> np.ndarray:
+    """Up to ``want`` frames of the open ``soundfile.SoundFile`` ``f`` from ``START_AT`` into it, mixed
+    to mono a block (``BLOCK_BYTES``) at a time."""
+    if f.seekable() and f.frames > want:
+        f.seek(int((f.frames - want) * START_AT))
+    block = max(1024, BLOCK_BYTES // (4 * max(f.channels, 1)))
+    left = f.frames - f.tell() if f.seekable() and f.frames > 0 else want
+    out = np.empty(max(0, min(want, left)), np.float32)
+    got = 0
+    while got < len(out):
+        data = f.read(min(block, len(out) - got), dtype="float32", always_2d=True)
+        if not len(data):
+            break
+        out[got : got + len(data)] = data.mean(axis=1, dtype=np.float32)
+        got += len(data)
+    return out[:got]
 
 
 def _decimate(x: np.ndarray, q: int) -> np.ndarray:
@@ -316,102 +329,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b) / (np.sqrt(np.sum(a * a) * np.sum(b * b)) + 1e-12))
 
 
-# -- the cache ---------------------------------------------------------------------------------------
-
-
-def file_key(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns) of a file, or None if it can't be read."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
-class FeatureCache:
-    """Features (and tags) by song, kept in one JSON file and valid while a file's size and mtime
-    stay the same. ``get`` and ``put`` are thread-safe; ``save`` writes atomically (a temporary file
-    in the same folder, then a rename), merging what another process wrote meanwhile."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self._lock = threading.Lock()
-        self._entries: dict[str, dict] = {}
-        self._dirty = False
-        if path is not None:
-            self._entries = self._read(path)
-
-    @staticmethod
-    def _read(path: Path) -> dict[str, dict]:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            log.warning("song feature cache %s is unreadable (%s): starting afresh", path, e)
-            return {}
-        if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("songs"), dict):
-            return {}
-        return {k: v for k, v in data["songs"].items() if isinstance(v, dict)}
-
-    def get(self, path: Path) -> dict | None:
-        """The cached record (``features`` or ``error``, plus ``tags``) for ``path`` if still valid."""
-        key = file_key(path)
-        with self._lock:
-            entry = self._entries.get(str(path))
-        if entry is None or key is None or [entry.get("size"), entry.get("mtime_ns")] != list(key):
-            return None
-        return entry
-
-    def put(self, path: Path, record: Mapping) -> None:
-        key = file_key(path)
-        if key is None:
-            return
-        with self._lock:
-            self._entries[str(path)] = {"size": key[0], "mtime_ns": key[1], **record}
-            self._dirty = True
-
-    def save(self) -> bool:
-        """Write the cache if it changed; False (with a warning, once) if it can't be written."""
-        if self.path is None:
-            return False
-        with self._lock:
-            if not self._dirty:
-                return True
-            merged = {**self._read(self.path), **self._entries}
-            self._entries = merged
-            self._dirty = False
-            try:
-                write_json_atomic(self.path, {"version": VERSION, "songs": merged})
-            except OSError as e:
-                self._dirty = True
-                log.warning("can't write the song feature cache %s (%s): features are recomputed next time",
-                            self.path, e)
-                self.path = None
-                return False
-        return True
-
-    def paths(self) -> Iterable[str]:
-        with self._lock:
-            return list(self._entries)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+# -- tags --------------------------------------------------------------------------------------------
 
 
 def read_tags(path: Path) -> dict:

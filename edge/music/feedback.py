@@ -3,9 +3,15 @@
 The file lives in the state folder (``state_dir``): ``music.state_dir`` if set, else
 ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=moodplayer`` gives ``/var/lib/moodplayer``), else
 ``$XDG_STATE_HOME/moodplayer``, else ``~/.local/state/moodplayer``. Every change re-reads the file
-and writes it atomically (a temporary file, then a rename), so the running player and a
+and writes it atomically (``edge.music.statefile``), so the running player and a
 ``python -m edge songs like PATH`` from a shell both land, and a power cut leaves the old file or
 the new one, never half of one. Nothing is written until the first like or skip.
+
+A file that can't be read as a whole (bad JSON, a missing closing brace, an unknown ``version``,
+an entry of the wrong type such as ``"like": 3``, no permission to read it, a folder in its place)
+is never written over: it is moved to ``feedback.json.bad-<time>`` with one warning naming both
+paths, and the store starts afresh from what could be read (valid entries kept). A read-only store
+(``read_only=True``: the CLI's ``scan`` and ``recommend``) leaves such a file where it is.
 
 Format (version 1)::
 
@@ -23,15 +29,18 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from edge.music.features import write_json_atomic
+from edge.music.statefile import loads_salvaging, read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 KINDS = ("like", "skip")
 OTHER_MOOD_WEIGHT = 0.5  # a like or skip given while another mood played counts this much
+WHAT = "the likes and skips file"
 
 
 def state_dir(configured: str | os.PathLike = "") -> Path:
@@ -51,27 +60,60 @@ def song_key(path: str | os.PathLike) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def parse(data: object) -> tuple[dict[str, dict], str]:
+    """The valid song entries of a decoded feedback file, and what was wrong ("" when nothing was).
+    Counts must be whole numbers >= 0 under a mood name; anything else is dropped and named."""
+    if not isinstance(data, dict):
+        return {}, "it is not a JSON object"
+    if data.get("version") != VERSION:
+        return {}, f"unknown version {data.get('version')!r} (this moodplayer reads version {VERSION})"
+    songs = data.get("songs", {})
+    if not isinstance(songs, dict):
+        return {}, "'songs' is not a table"
+    kept: dict[str, dict] = {}
+    dropped = 0
+    for key, entry in songs.items():
+        if not isinstance(entry, dict):
+            dropped += 1
+            continue
+        clean: dict = {}
+        for kind in KINDS:
+            counts = entry.get(kind, {})
+            good = isinstance(counts, dict) and all(
+                isinstance(m, str) and type(n) is int and n >= 0 for m, n in counts.items())
+            if good and counts:
+                clean[kind] = dict(counts)
+            dropped += not good
+        last = entry.get("last")
+        if isinstance(last, (int, float)) and not isinstance(last, bool):
+            clean["last"] = float(last)
+        if clean:
+            kept[key] = clean
+    return kept, f"{dropped} entr{'y' if dropped == 1 else 'ies'} of the wrong type" if dropped else ""
+
+
 class FeedbackStore:
     """Likes and skips by song and mood. ``path=None`` keeps them in memory only (tests, dry runs).
 
-    Thread-safe. ``score(song, mood)`` is what the recommender uses: likes minus skips for that mood,
-    plus half of those given under other moods, squashed by ``tanh(x / 2)`` into (-1, 1).
-    """
+    Thread-safe; re-reads the file when another process changed it (one stat a call). ``read_only``:
+    never write, move or rename anything (a damaged file is only warned about). ``wall`` gives the
+    time of a like (seconds since the epoch) and of a ``.bad-<time>`` name."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, read_only: bool = False, wall: Callable[[], float] = time.time):
         self.path = path
+        self.read_only = read_only
+        self._wall = wall
         self._lock = threading.Lock()
         self._songs: dict[str, dict] = {}
         self._stamp: tuple[int, int] | None = None
-        self._warned = False
-        self._reload(force=True)
-
-    @classmethod
-    def in_state_dir(cls, configured: str = "") -> FeedbackStore:
-        return cls(state_dir(configured) / "feedback.json")
+        self._frozen = False  # a damaged file could not be moved aside: never write over it
+        self.problem = ""  # why the last change could not be written ("" when it was)
+        self._warned: set[str] = set()
+        with self._lock:
+            self._reload(force=True)
 
     def _reload(self, force: bool = False) -> None:
-        """Re-read the file if another process changed it (cheap: one stat)."""
+        """Re-read the file if another process changed it; a damaged one is set aside (see above)."""
         if self.path is None:
             return
         try:
@@ -84,17 +126,44 @@ class FeedbackStore:
         if not force and stamp == self._stamp:
             return
         try:
-            data = json.loads(self.path.read_text())
-            songs = data["songs"] if isinstance(data, dict) and data.get("version") == VERSION else {}
-            if not isinstance(songs, dict):
-                raise ValueError("'songs' is not a table")
-        except (OSError, ValueError, KeyError) as e:
-            if not self._warned:
-                self._warned = True
-                log.warning("feedback file %s is unreadable (%s): likes and skips start afresh", self.path, e)
-            songs = {}
-        self._songs = {k: v for k, v in songs.items() if isinstance(v, dict)}
-        self._stamp = stamp
+            text = read_text(self.path)
+            data, repaired = loads_salvaging(text) if text is not None else ({"version": VERSION}, "")
+            songs, problem = parse(data)
+            problem = "; ".join(p for p in (repaired, problem) if p)
+        except (OSError, UnicodeDecodeError) as e:
+            songs, problem = {}, f"{type(e).__name__}: {e.strerror or e}" if isinstance(e, OSError) else str(e)
+        except ValueError as e:
+            songs, problem = {}, f"not valid JSON: {e}"
+        self._songs, self._stamp = songs, stamp
+        if problem:
+            self._damaged(problem)
+
+    def _damaged(self, problem: str) -> None:
+        if self.read_only:
+            self._once("damaged", "%s %s could not be read whole (%s): using what could be read; the next "
+                       "like or skip from the service moves it aside", WHAT, self.path, problem)
+            return
+        if set_aside(self.path, problem, WHAT, self._wall) is None:
+            self._frozen = True
+            return
+        self._stamp = None
+        if self._songs:
+            self._write()
+
+    def _write(self) -> None:
+        if self.path is None or self.read_only:
+            return
+        if self._frozen:
+            self.problem = f"{self.path} can't be read nor moved aside, so it is not written over"
+            return
+        try:
+            write_json_atomic(self.path, {"version": VERSION, "songs": self._songs})
+            st = self.path.stat()
+            self._stamp, self.problem = (st.st_mtime_ns, st.st_size), ""
+        except OSError as e:
+            self.problem = f"can't write {self.path}: {e}"
+            self._once("write", "can't write %s %s (%s): likes and skips last for this run only; set "
+                       "music.state_dir to a writable folder", WHAT, self.path, e)
 
     def record(self, kind: str, path: str | os.PathLike, mood: str = "") -> dict:
         """Count one ``kind`` ("like" or "skip") for ``path`` under ``mood``; returns the song's entry.
@@ -107,17 +176,8 @@ class FeedbackStore:
             entry = self._songs.setdefault(key, {})
             counts = entry.setdefault(kind, {})
             counts[mood] = int(counts.get(mood, 0)) + 1
-            entry["last"] = round(time.time(), 3)
-            if self.path is not None:
-                try:
-                    write_json_atomic(self.path, {"version": VERSION, "songs": self._songs})
-                    st = self.path.stat()
-                    self._stamp = (st.st_mtime_ns, st.st_size)
-                except OSError as e:
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("can't write the feedback file %s (%s): likes and skips last for this "
-                                    "run only; set music.state_dir to a writable folder", self.path, e)
+            entry["last"] = round(self._wall(), 3)
+            self._write()
             return json.loads(json.dumps(entry))
 
     def counts(self, path: str | os.PathLike) -> dict[str, dict[str, int]]:
@@ -133,14 +193,10 @@ class FeedbackStore:
             self._reload()
             return {k: {kind: dict(v.get(kind, {})) for kind in KINDS} for k, v in self._songs.items()}
 
-    def raw(self, path: str | os.PathLike, mood: str) -> float:
-        return raw_score(self.counts(path), mood)
-
-    def score(self, path: str | os.PathLike, mood: str) -> float:
-        return squash(raw_score(self.counts(path), mood))
-
-    def verdict(self, path: str | os.PathLike, mood: str) -> str:
-        return verdict(self.counts(path), mood)
+    def _once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
 
 
 def raw_score(counts: dict[str, dict[str, int]], mood: str) -> float:
@@ -161,3 +217,54 @@ def verdict(counts: dict[str, dict[str, int]], mood: str) -> str:
     """"liked", "skipped" or "" for ``mood`` (counts under that mood only)."""
     likes, skips = counts.get("like", {}).get(mood, 0), counts.get("skip", {}).get(mood, 0)
     return "liked" if likes > skips else "skipped" if skips > likes else ""
+
+
+# -- who may write the state folder ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a command may write the state folder: ``"self"`` (as it runs), ``"owner"`` (root switching
+    to ``uid``/``gid``, the folder's owner, first) or ``"refuse"`` (``message`` says what to run)."""
+
+    how: str
+    uid: int = -1
+    gid: int = -1
+    message: str = ""
+
+
+def write_access(folder: Path, uid: int, command: str, *, stat: Callable[[Path], os.stat_result] = os.stat,
+                 user_name: Callable[[int], str] | None = None) -> Access:
+    """Decide how a process running as ``uid`` may write ``folder`` (the state folder) so that the
+    service, which owns it, can still read and replace what is written. A folder that does not
+    exist yet is created by whoever runs first.
+    ``command`` is the command line to suggest under ``sudo -u <owner>``."""
+    try:
+        st = stat(folder)
+    except FileNotFoundError:
+        return Access("self")
+    if st.st_uid == uid:
+        return Access("self")
+    if uid == 0:
+        return Access("owner", st.st_uid, st.st_gid)
+    name = (user_name or _user_name)(st.st_uid)
+    return Access("refuse", message=(
+        f"the state folder {folder} belongs to {name}, not to you: likes and skips written as you would "
+        f"be unreadable to the service. Run it as {name}: sudo -u {name} {command}"))
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"#{uid}"
+
+
+def become(access: Access) -> None:
+    """Act as the folder's owner for file writes from here on (``access.how == "owner"``); a no-op
+    otherwise. Effective ids only: the real ones stay root."""
+    if access.how == "owner":
+        os.setegid(access.gid)
+        os.seteuid(access.uid)

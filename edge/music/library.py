@@ -27,21 +27,24 @@ A library is a folder in either form, mixed freely:
   A manifest label wins over the folder a song sits in.
 
 ``Library.scan(root)`` finds the songs once at start-up (files are sniffed, not decoded, so a big
-library scans fast); ``Picker`` chooses the next song for a mood. ``SongPicker`` is the seam a smarter
-chooser (``edge.music.recommend.Recommender``) plugs into: the player only ever calls ``next`` and
-``discard``.
+library scans fast), and lists every other file it did not take, with why and what to do
+(``Library.skipped``: a ``.m4a`` to convert, a ``.mp3`` that holds text, a ``notes.txt``), logged once.
+Folders are walked without following links to folders (a link loop can't multiply songs or hang the
+scan); a song reached twice (a link to a file) counts once, by its real path; a manifest glob stops
+at ``MAX_MATCHES`` files with a warning. Choosing songs is ``edge.music.recommend.Recommender``'s job;
+``edge.music.player.SongPicker`` is what the player needs of it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import logging
-import random
-import threading
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from edge.types import EMOTIONS
 
@@ -52,12 +55,15 @@ AUDIO_SUFFIXES: tuple[str, ...] = (".ogg", ".mp3", ".wav", ".flac")
 
 _MAKE_SONGS = "python songs/make_songs.py"
 
+#: Sound formats the player does not play: listed as not taken, with the command that converts them.
+OTHER_AUDIO: tuple[str, ...] = (".m4a", ".aac", ".opus", ".wma", ".alac", ".aif", ".aiff", ".ape", ".mp4",
+                                ".mka", ".webm", ".ac3", ".wv", ".oga", ".mp2", ".amr")
+
 #: The manifest's file name, in the library's root folder.
 MANIFEST = "songs.toml"
 
-#: Where a song's mood comes from: a mood folder, the manifest, or (for songs without either) its
-#: features, which ``edge.music.recommend`` works out.
-SOURCES = ("folder", "manifest", "features")
+#: The most files one manifest glob may match; more are left out with a warning.
+MAX_MATCHES = 10_000
 
 
 @dataclass
@@ -74,6 +80,72 @@ class Song:
     @property
     def labelled(self) -> bool:
         return bool(self.moods)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file in the songs folder that is not taken as a song: ``why`` and what to do (``fix``)."""
+
+    path: Path
+    why: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "why": self.why, "fix": self.fix}
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.why}; {self.fix}"
+
+
+def classify(path: Path) -> Skipped | None:
+    """None if ``path`` is a song the player can take (by suffix and first bytes), else why not."""
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        if sniff(path) is not None:
+            return None
+        return Skipped(path, "not an audio file (its content is no OGG, MP3, WAV or FLAC)", "replace or delete it")
+    if suffix in OTHER_AUDIO:
+        return Skipped(path, f"{suffix[1:]}: not decodable here (the player takes {', '.join(AUDIO_SUFFIXES)})",
+                       f"convert it: ffmpeg -i '{path.name}' '{path.stem}.ogg'")
+    return Skipped(path, f"{suffix or 'no suffix'}: not audio", "nothing to do: it is ignored")
+
+
+def walk(top: Path, depth: int | None = None) -> Iterator[Path]:
+    """Every file under ``top`` (sorted, hidden names left out), without following links to folders
+    (a link to a file is a file); ``depth`` = how many folder levels below ``top`` (None: all)."""
+    for folder, dirs, files in os.walk(top, followlinks=False):
+        here = Path(folder)
+        level = len(here.relative_to(top).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (depth is None or level < depth))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield here / name
+
+
+def glob_files(pattern: Path, limit: int = MAX_MATCHES) -> tuple[list[Path], bool]:
+    """The files ``pattern`` (absolute; ``*``, ``?``, ``[...]``, ``**`` for any folders) matches, sorted,
+    found by ``walk`` (no folder links followed); at most ``limit`` (True as the second value when cut)."""
+    parts = pattern.parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base, rest = Path(*parts[:fixed]), parts[fixed:]
+    found: list[Path] = []
+    if not base.is_dir():
+        return found, False
+    depth = None if "**" in rest else len(rest) - 1
+    for path in walk(base, depth):
+        if _match(path.relative_to(base).parts, rest):
+            if len(found) >= limit:
+                return found, True
+            found.append(path)
+    return found, False
+
+
+def _match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match(parts[1:], pattern[1:])
 
 
 class LibraryError(ValueError):
@@ -99,14 +171,13 @@ def sniff(path: Path) -> str | None:
 
 
 class Library:
-    """Songs by mood. ``songs(mood)`` falls back to another mood's songs when a mood has none.
-
-    ``songs`` maps a mood to its labelled songs; ``entries`` (optional) lists every song, the
-    unlabelled ones too, with where its labels came from (built from ``songs`` when not given).
-    """
+    """The songs of a folder. ``songs`` maps a mood to its labelled songs; ``entries`` (optional) lists
+    every song, the unlabelled ones too, with where its labels came from (built from ``songs`` when not
+    given); ``skipped`` the files not taken. ``fallback`` is the mood whose songs a chooser plays for a
+    mood with none ("" = stay quiet)."""
 
     def __init__(self, root: str | Path, songs: Mapping[str, Sequence[Path]], fallback: str = "neutral",
-                 entries: Sequence[Song] | None = None):
+                 entries: Sequence[Song] | None = None, skipped: Sequence[Skipped] = ()):
         self.root = Path(root)
         self.fallback = fallback
         self._songs = {mood: tuple(paths) for mood, paths in songs.items() if paths}
@@ -117,17 +188,12 @@ class Library:
                     by_path.setdefault(p, Song(p, {}, "folder")).moods[mood] = 1.0
             entries = list(by_path.values())
         self._entries = tuple(entries)
-        self._warned: set[str] = set()
+        self.skipped = tuple(skipped)
 
     @classmethod
     def scan(cls, root: str | Path, fallback: str = "neutral") -> Library:
-        """Find the songs under ``root`` (mood folders, other folders, ``songs.toml``); raises
-        ``LibraryError`` if there's nothing to play.
-
-        Files with an audio suffix whose content isn't audio are skipped with a warning; other files
-        (READMEs, cover art) are ignored. ``fallback`` is the mood whose songs stand in for a mood
-        with none ("" = stay quiet).
-        """
+        """Find the songs under ``root`` (mood folders, other folders, ``songs.toml``) and what is not
+        taken (logged once); raises ``LibraryError`` if there's nothing to play."""
         root = Path(root)
         moods = ", ".join(EMOTIONS)
         if not root.is_dir():
@@ -135,87 +201,105 @@ class Library:
                 f"songs folder {root} not found: create it with one subfolder per mood "
                 f"({root}/happy/, {root}/sad/, ...; moods: {moods}) or run {_MAKE_SONGS}"
             )
-        entries: dict[Path, Song] = {}
+        found = _Found()
         unlabelled_dirs: list[str] = []
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            found = [p for p in sorted(folder.rglob("*")) if _is_song(p)]  # album subfolders too
-            if not found:
-                continue
-            mood = folder.name.lower()
-            if mood in EMOTIONS:
-                for p in found:
-                    entries[p] = Song(p, {mood: 1.0}, "folder")
-            else:
-                unlabelled_dirs.append(folder.name)
-                for p in found:
-                    entries[p] = Song(p)
-        for p in sorted(root.iterdir()):
-            if p.is_file() and _is_song(p):
-                entries[p] = Song(p)
+        for top in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+            if top.is_dir():
+                mood = top.name.lower()
+                labels = {mood: 1.0} if mood in EMOTIONS else {}
+                if found.add_all(walk(top), labels, "folder" if labels else "") and not labels:
+                    unlabelled_dirs.append(top.name)
+            elif top.name != MANIFEST:
+                found.add_all([top], {}, "")
         if unlabelled_dirs:
             log.info("songs in %s/{%s} have no mood folder: their mood comes from their sound "
                      "(mood folders: %s)", root, ",".join(unlabelled_dirs), moods)
         manifest = root / MANIFEST
         if manifest.is_file():
-            _apply_manifest(manifest, root, entries)
-        labelled = [e for e in entries.values() if e.moods]
+            _apply_manifest(manifest, root, found)
+        entries = sorted(found.entries.values(), key=lambda e: e.path)
+        _log_skipped(root, found.skipped)
         if not entries:
             raise LibraryError(
                 f"songs folder {root} has no audio files: put .ogg/.mp3/.wav/.flac files in "
                 f"{root}/<mood>/ (moods: {moods}) or run {_MAKE_SONGS}"
             )
         songs: dict[str, list[Path]] = {}
-        for entry in sorted(labelled, key=lambda e: e.path):
+        for entry in entries:
             for mood in entry.moods:
                 songs.setdefault(mood, []).append(entry.path)
         missing = [m for m in EMOTIONS if m not in songs]
         if missing:
             log.info("no labelled songs for %s in %s", ", ".join(missing), root)
-        library = cls(root, songs, fallback, entries=sorted(entries.values(), key=lambda e: e.path))
-        log.info("song library %s: %d songs, %d labelled for %d moods", root, len(entries), len(labelled),
-                 len(songs))
-        return library
+        log.info("song library %s: %d songs, %d labelled for %d moods", root, len(entries),
+                 sum(bool(e.moods) for e in entries), len(songs))
+        return cls(root, songs, fallback, entries=entries, skipped=found.skipped)
 
     def entries(self) -> tuple[Song, ...]:
         """Every song, labelled or not, sorted by path."""
         return self._entries
 
     def moods(self) -> tuple[str, ...]:
-        """The moods that have songs of their own, sorted."""
+        """The moods that have labelled songs, sorted."""
         return tuple(sorted(self._songs))
 
     def songs(self, mood: str) -> list[Path]:
-        """The mood's songs; the fallback mood's if it has none (logged once); else an empty list."""
-        if mood in self._songs:
-            return list(self._songs[mood])
-        borrowed = self._songs.get(self.fallback, ()) if self.fallback else ()
-        if mood not in self._warned:
-            self._warned.add(mood)
-            folder = self.root / mood
-            if borrowed:
-                log.warning("no songs for mood %r (add some to %s/): playing %r songs instead",
-                            mood, folder, self.fallback)
-            else:
-                log.warning("no songs for mood %r (add some to %s/): staying quiet for it", mood, folder)
-        return list(borrowed)
+        """The songs labelled with ``mood`` (no fallback: that is the chooser's)."""
+        return list(self._songs.get(mood, ()))
 
     def __len__(self) -> int:
         """How many labelled songs (a song labelled with two moods counts twice)."""
         return sum(len(paths) for paths in self._songs.values())
 
 
-def _is_song(path: Path, check_suffix: bool = True) -> bool:
-    if check_suffix and (not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES
-                         or path.name.startswith(".")):
-        return False
-    if sniff(path) is None:
-        log.warning("skipping %s: not an audio file (its content is no OGG, MP3, WAV or FLAC); "
-                    "replace or delete it", path)
-        return False
-    return True
+class _Found:
+    """The songs and skipped files of one scan, each file once by its real path."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Path, Song] = {}
+        self.skipped: list[Skipped] = []
+        self._real: dict[str, Song | None] = {}
+
+    def add_all(self, paths: Iterator[Path] | Sequence[Path], moods: dict[str, float], source: str) -> bool:
+        """Take the songs among ``paths``; True if there was at least one."""
+        took = False
+        for p in paths:
+            took |= self.add(p, moods, source) is not None
+        return took
+
+    def add(self, path: Path, moods: dict[str, float], source: str) -> Song | None:
+        """The song at ``path`` (added if new and playable; None, and listed as skipped, if not)."""
+        if path in self.entries:
+            return self.entries[path]
+        real = os.path.realpath(path)
+        if real in self._real:
+            return self._real[real]  # the same file reached again (a link): it counts once
+        problem = classify(path)
+        if problem is not None:
+            self.skipped.append(problem)
+            song = None
+        else:
+            song = self.entries[path] = Song(path, dict(moods), source)
+        self._real[real] = song
+        return song
 
 
-def _apply_manifest(manifest: Path, root: Path, entries: dict[Path, Song]) -> None:
+def _log_skipped(root: Path, skipped: Sequence[Skipped]) -> None:
+    """One warning for the sound files not taken, one info line for the rest (the manifest's missing
+    files were warned about as it was read)."""
+    audio = [s for s in skipped if not s.why.endswith("not audio") and not s.why.startswith("named in")]
+    if audio:
+        shown = "\n  ".join(str(s) for s in audio[:20])
+        more = f"\n  ... and {len(audio) - 20} more" if len(audio) > 20 else ""
+        log.warning("songs folder %s: %d file%s not taken (python -m edge songs scan lists them all):\n  %s%s",
+                    root, len(audio), "" if len(audio) == 1 else "s", shown, more)
+    other = [s.path.name for s in skipped if s.why.endswith("not audio")]
+    if other:
+        log.info("songs folder %s: %d file%s that are not audio ignored (%s)", root, len(other),
+                 "" if len(other) == 1 else "s", ", ".join(other)[:200])
+
+
+def _apply_manifest(manifest: Path, root: Path, found: _Found) -> None:
     """Label (or add) the songs ``manifest`` names; every problem is a warning naming the entry."""
     try:
         data = tomllib.loads(manifest.read_text())
@@ -246,21 +330,24 @@ def _apply_manifest(manifest: Path, root: Path, entries: dict[Path, Song]) -> No
         pattern = Path(item["path"]).expanduser()
         pattern = pattern if pattern.is_absolute() else root / pattern
         if glob.has_magic(str(pattern)):
-            paths = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]
-            paths = [p for p in paths if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]
+            paths, cut = glob_files(pattern, MAX_MATCHES)
+            paths = [p for p in paths if p.suffix.lower() in AUDIO_SUFFIXES]
+            if cut:
+                log.warning("%s: %s (%s) matches more than %d files: only the first %d are taken; narrow "
+                            "the pattern", manifest, where, item["path"], MAX_MATCHES, MAX_MATCHES)
         else:
             paths = [pattern]
         if not paths:
             log.warning("%s: %s (%s) matches no audio file", manifest, where, item["path"])
         for p in paths:
-            if p not in entries:
-                if not p.is_file():
-                    log.warning("%s: %s: %s does not exist", manifest, where, p)
-                    continue
-                if not _is_song(p, check_suffix=False):
-                    continue
-                entries[p] = Song(p)
-            song = entries[p]
+            if p not in found.entries and not p.is_file():
+                log.warning("%s: %s: %s does not exist", manifest, where, p)
+                found.skipped.append(Skipped(p, f"named in {MANIFEST} but does not exist",
+                                             f"fix its path in {manifest}"))
+                continue
+            song = found.add(p, {}, "")
+            if song is None:
+                continue
             if moods:
                 if song.source == "folder" and set(song.moods) != set(moods):
                     log.info("%s: %s labels %s %s (its folder says %s)", manifest, where, p.name,
@@ -298,60 +385,3 @@ def _manifest_moods(item: dict, manifest: Path, where: str) -> dict[str, float] 
             return None
         moods[name] = float(w)
     return moods
-
-
-class SongPicker(Protocol):
-    """What the player needs from a song chooser; a recommender implements the same two methods."""
-
-    def next(self, mood: str, point: tuple[float, float] | None = None) -> Path | None:
-        """The song to play next for ``mood``, or None when there is none. ``point`` is the room's
-        (valence, arousal), which a chooser may use to rank the mood's songs."""
-        ...
-
-    def discard(self, path: Path) -> None:
-        """Never offer ``path`` again (it would not play)."""
-        ...
-
-
-class Picker:
-    """Shuffled rotation per mood: every song once before any repeats, never the same twice in a row.
-
-    The one exception to "never twice in a row" is a mood with a single song, which then repeats.
-    ``seed`` makes the order reproducible; None shuffles differently each run.
-    """
-
-    def __init__(self, library: Library, seed: int | None = None):
-        self.library = library
-        self._rng = random.Random(seed)
-        self._queues: dict[str, list[Path]] = {}
-        self._discarded: set[Path] = set()
-        self._last: Path | None = None
-        self._lock = threading.Lock()
-
-    def next(self, mood: str, point: tuple[float, float] | None = None) -> Path | None:
-        """The next song for ``mood`` (see the class docstring for the rules), or None if it has none.
-        ``point`` is accepted for the ``SongPicker`` protocol and not used."""
-        with self._lock:
-            songs = [p for p in self.library.songs(mood) if p not in self._discarded]
-            if not songs:
-                return None
-            queue = [p for p in self._queues.get(mood, []) if p in songs]
-            if queue and queue[0] == self._last and len(queue) > 1:
-                queue[0], queue[1] = queue[1], queue[0]
-            if not queue or (queue[0] == self._last and len(songs) > 1):
-                queue = self._shuffled(songs)
-            self._last = queue.pop(0)
-            self._queues[mood] = queue
-            return self._last
-
-    def discard(self, path: Path) -> None:
-        """Drop ``path`` from every mood's rotation for the rest of the run."""
-        with self._lock:
-            self._discarded.add(path)
-
-    def _shuffled(self, songs: list[Path]) -> list[Path]:
-        order = list(songs)
-        self._rng.shuffle(order)
-        if len(order) > 1 and order[0] == self._last:
-            order.append(order.pop(0))
-        return order

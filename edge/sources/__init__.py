@@ -33,17 +33,32 @@ DEFAULT_DEVICE = "/dev/video0"
 
 
 def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_state: OnState | None = None,
-                resilient: bool = True) -> Source:
+                resilient: bool = True, wait_for_camera: bool = False) -> Source:
     """An open source for ``cfg.spec``; ``SourceError`` says what to try when there is none.
 
     A live camera comes wrapped in ``Resilient`` (unless ``resilient=False``): when it disappears it is
     reopened with backoff and the frames go on; ``stop`` ends such a wait, ``on_state(event, message)``
-    hears "lost", "waiting" and "back" (see ``edge.sources.resilient``).
+    hears "lost", "waiting" and "back" (see ``edge.sources.resilient``). With ``wait_for_camera`` (a
+    service) a camera spec that finds no camera is an outage to wait out, and no outage ever ends the run.
     """
-    source = _open(cfg)
+    give_up = {"give_up_s": None} if wait_for_camera else {}
+    try:
+        source = _open(cfg)
+    except SourceError as e:
+        if not (wait_for_camera and resilient and is_camera_spec(cfg.spec)):
+            raise
+        return Resilient.waiting(lambda: _open(cfg), f"camera {cfg.spec.strip()}", str(e), stop=stop,
+                                 on_state=on_state, **give_up)
     if resilient and source.live:
-        return Resilient(_reopener(source, cfg), first=source, stop=stop, on_state=on_state)
+        return Resilient(_reopener(source, cfg), first=source, stop=stop, on_state=on_state, **give_up)
     return source
+
+
+def is_camera_spec(spec: str) -> bool:
+    """True for specs that name a camera (auto, picamera2[:N], an index, /dev/...), not a file."""
+    spec = spec.strip()
+    return spec == "auto" or spec.isdigit() or bool(re.fullmatch(r"picamera2?(?::\d+)?", spec)) or \
+        (spec.startswith("/dev/") and not Path(spec).is_file() and not Path(spec).is_dir())
 
 
 def _reopener(source: Source, cfg: SourceConfig) -> Callable[[], Source]:
@@ -98,4 +113,5 @@ def _auto(cfg: SourceConfig) -> Source:
         except SourceError as e:
             log.warning("auto source: %s", e)
     raise SourceError(f"no camera found (tried picamera2 and {DEFAULT_DEVICE}): pass a video with --source "
-                      "clip.mp4, or check the cable / `ls /dev/video*`")
+                      "clip.mp4 or a photo with --source photo.jpg (or a folder of them), or check the cable / "
+                      "`ls /dev/video*`")

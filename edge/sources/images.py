@@ -25,6 +25,35 @@ def read_image(path: Path | str) -> np.ndarray | None:
     return None if image is None else as_bgr8(image)
 
 
+#: What to ask about an image file that does not decode.
+IMAGE_HINT = "is it a JPEG/PNG/BMP/TIFF/WebP file?"
+
+
+def list_images(folder: Path | str) -> list[Path]:
+    """The image files of ``folder`` (by ending, not recursive) in natural name order; ``SourceError``
+    when there are none."""
+    folder = Path(folder)
+    paths = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+    if not paths:
+        raise SourceError(f"no images in folder {folder} (looked for {' '.join(IMAGE_SUFFIXES)}): "
+                          "pass a folder of images, a video or a camera")
+    return paths
+
+
+def still_paths(spec: str) -> list[Path] | None:
+    """The photos a source spec names, as ``open_source`` reads it: ``[file]`` for an image file, a
+    folder's images (``list_images``); None for anything else (a camera, a video, a missing path)."""
+    spec = spec.strip()
+    if spec == "auto" or spec.isdigit() or spec.startswith("picamera"):  # cameras, even if a file is so named
+        return None
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return list_images(path)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    return None
+
+
 def _natural(path: Path) -> list:
     """Sort key: frame2.png before frame10.png."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
@@ -41,7 +70,7 @@ class ImageSource(Source):
         self._loop = cfg.loop
         self._image = read_image(self.path)
         if self._image is None:
-            raise SourceError(f"cannot read image {self.path}: is it a JPEG/PNG/BMP/TIFF/WebP file?")
+            raise SourceError(f"cannot read image {self.path}: {IMAGE_HINT}")
         self._index = 0
 
     def read(self) -> Frame | None:
@@ -61,11 +90,7 @@ class FolderSource(Source):
         self.name = str(self.folder)
         self.fps = cfg.fps
         self._loop = cfg.loop
-        self.paths = sorted((p for p in self.folder.iterdir()
-                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
-        if not self.paths:
-            raise SourceError(f"no images in folder {self.folder} (looked for {' '.join(IMAGE_SUFFIXES)}): "
-                              "pass a folder of images, a video or a camera")
+        self.paths = list_images(self.folder)
         self._pos = 0  # next path
         self._index = 0  # next frame
         self._misses = 0  # unreadable files in a row

@@ -8,9 +8,12 @@ starts its own clock at 0, so its frames are re-stamped: ``t`` jumps by the time
 
 While it waits it calls ``on_state("waiting", message)`` about once a second, so a service can tell a
 camera being retried (the process is alive and working on it) from a read that hangs forever (no
-calls at all: systemd's watchdog restarts the service). After ``GIVE_UP_S`` without a camera ``read()``
-raises ``SourceError``: the run ends with an error, and under systemd the service is restarted, which
-also gets a fresh libcamera. Setting ``stop`` (or ``close()``) ends a wait at once.
+calls at all: systemd's watchdog restarts the service). Run by hand, after ``give_up_s`` (default
+``GIVE_UP_S``) without a camera ``read()`` raises ``SourceError`` and the run ends with a clear error.
+A service passes ``give_up_s=None``: it never gives up, because a restart would find no camera either
+and a few fast failures trip systemd's start limit, leaving the unit failed after the camera is back.
+``Resilient.waiting(factory, name)`` starts in an outage, for a camera that is absent at boot.
+Setting ``stop`` (or ``close()``) ends a wait at once.
 """
 
 from __future__ import annotations
@@ -48,16 +51,19 @@ class Resilient(Source):
 
     def __init__(self, factory: Callable[[], Source], first: Source | None = None, *,
                  stop: threading.Event | None = None, on_state: OnState | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None,
+                 give_up_s: float | None = GIVE_UP_S, name: str = "") -> None:
         super().__init__(realtime=False)
         self._factory = factory
-        self._inner: Source | None = first if first is not None else factory()
-        self.name = self._inner.name
-        self.fps = self._inner.fps
+        self._inner: Source | None = first if first is not None or name else factory()
+        self.name = self._inner.name if self._inner is not None else name
+        self.fps = self._inner.fps if self._inner is not None else None
+        self.give_up_s = give_up_s
         self._stop = stop
         self._wake = threading.Event()  # set by close(): ends a wait
         self._on_state = on_state
         self._clock = clock
+        self._sleep = sleep  # waits between tries; None: an interruptible wait on ``stop`` (tests inject one)
         self._index = 0
         self._offset = 0.0  # added to the inner source's t
         self._rebase = False  # the next frame comes from a reopened camera: re-anchor its t
@@ -69,6 +75,14 @@ class Resilient(Source):
         self._tries = 0
         self._why = ""
         self.outages = 0  # how many times the camera was lost
+
+    @classmethod
+    def waiting(cls, factory: Callable[[], Source], name: str, why: str, **kwargs) -> Resilient:
+        """A camera that did not open at start (``why``): an outage from the first read, retried as any
+        other (pass ``give_up_s=None`` to wait for it forever)."""
+        source = cls(factory, name=name, **kwargs)
+        source._lose(why)
+        return source
 
     @property
     def inner(self) -> Source | None:
@@ -151,7 +165,7 @@ class Resilient(Source):
         """Wait for the next try (interruptible), then open the camera once."""
         assert self._lost_since is not None
         away = self._clock() - self._lost_since
-        if away >= self.GIVE_UP_S:
+        if self.give_up_s is not None and away >= self.give_up_s:
             raise SourceError(f"{self.name}: lost for {away:.0f} s, giving up (last error: {self._why}): check "
                               "the cable and power, and that no other program uses the camera")
         self._emit("waiting", f"{self.name} lost {away:.0f} s ago ({self._why}); next try in "
@@ -170,6 +184,7 @@ class Resilient(Source):
             log.debug("%s: try %d failed: %s", self.name, self._tries, self._why)
             return
         self._inner = source
+        self.fps = self.fps or source.fps
         self._rebase = True
         log.debug("%s reopened (try %d), waiting for a frame", self.name, self._tries)
 
@@ -179,7 +194,10 @@ class Resilient(Source):
             left = end - self._clock()
             if left <= 0:
                 return
-            (self._stop or self._wake).wait(min(left, self.TICK_S))
+            if self._sleep is not None:
+                self._sleep(min(left, self.TICK_S))
+            else:
+                (self._stop or self._wake).wait(min(left, self.TICK_S))
             if self._wake.is_set():
                 return
             if end - self._clock() > 0:

@@ -1,0 +1,66 @@
+"""The ``[music]`` settings and the one copy of each music constant. Light: no pygame, numpy or cv2.
+
+Every setting is bounded here, so a value that would break the player later (``fade_ms`` of three
+billion overflowed SDL's int and killed the player thread) stops start-up with its key instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IDLE_MODES = ("keep", "fade")  # nobody seen: keep playing, or fade to quiet
+TRANSITIONS = ("fade", "cut")  # a mood change: fade out then in, or switch at once
+STRATEGIES = ("match", "uplift")  # the recommender: match the room's mood, or lift sad/angry/fear
+OUTPUTS = ("pygame", "mpd")  # who plays: this process's SDL mixer, or a Music Player Daemon
+
+MAX_FADE_MS = 60_000  # a fade longer than a minute is a typo (and SDL takes an int of milliseconds)
+MAX_IDLE_AFTER_S = 86_400.0  # a day
+MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class MusicConfig:
+    """The ``[music]`` section: the songs, how they are picked and who plays them.
+
+    ``idle_after`` is applied by the loop (``edge.music.idle``); ``strategy``, ``features``,
+    ``state_dir`` and ``fallback`` by the recommender; the rest by the player and its output.
+    """
+
+    songs: str = "songs"  # folder of songs: a subfolder per mood, others unlabelled, and/or songs.toml
+    volume: float = 0.8  # 0..1
+    fade_ms: int = 1500  # fade out the old song, then in the new one, on a mood change (0..60000)
+    transition: str = "fade"  # on a mood change: "fade" (out, then in, fade_ms each) or "cut"
+    strategy: str = "match"  # "match" the room's mood, or "uplift" sad/angry/fear towards brighter songs
+    features: bool = True  # analyse the songs (tempo, brightness, ...) in the background
+    state_dir: str = ""  # likes/skips (and the feature cache if the songs folder is read-only); "" = default
+    idle: str = "keep"  # nobody seen: "keep" playing, or "fade" to quiet
+    idle_after: float = 20.0  # seconds of frame time without faces before the player is told
+    fallback: str = "neutral"  # mood whose songs stand in for a mood with none; "" = quiet
+    output: str = "pygame"  # "pygame" (SDL on this machine) or "mpd" (a Music Player Daemon)
+    audio_device: str = ""  # pygame: SDL audio device name; "" = the system default
+    mpd_host: str = ""  # mpd: "" = localhost, or the path of MPD's Unix socket
+    mpd_port: int = 6600  # mpd: TCP port when mpd_host is not a socket
+    mpd_music_dir: str = ""  # mpd: MPD's music_directory here; "" = ask MPD (socket), else music.songs
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _between("volume", self.volume, 0.0, 1.0)
+        _between("fade_ms", self.fade_ms, 0, MAX_FADE_MS, "milliseconds")
+        _between("idle_after", self.idle_after, 0.0, MAX_IDLE_AFTER_S, "seconds")
+        _between("mpd_port", self.mpd_port, 1, 65535)
+        for key, options in (("idle", IDLE_MODES), ("transition", TRANSITIONS), ("strategy", STRATEGIES),
+                             ("output", OUTPUTS)):
+            value = getattr(self, key)
+            if value not in options:
+                raise ValueError(f"music.{key} must be one of {', '.join(options)}, got {value!r}")
+        for key in ("songs", "state_dir", "audio_device", "mpd_host", "mpd_music_dir", "fallback"):
+            value = getattr(self, key)
+            if len(value) > MAX_PATH_CHARS or "\0" in value:
+                raise ValueError(f"music.{key} must be a path or name without NUL, at most {MAX_PATH_CHARS} "
+                                 f"characters, got {value[:40]!r}...")
+
+
+def _between(key: str, value: float, low: float, high: float, unit: str = "") -> None:
+    if not low <= value <= high:  # also false for NaN
+        unit = f" {unit}" if unit else ""
+        raise ValueError(f"music.{key} must be between {low} and {high}{unit}, got {value!r}")
