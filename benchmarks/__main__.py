@@ -2,8 +2,12 @@
 
     python -m benchmarks [--quick] [--json FILE] [--markdown FILE] [--fer DIR] [--only SECTION ...]
 
-Four sections (``benchmarks/suite.py`` has the details):
+Five sections (``benchmarks/suite.py`` has the details):
 
+0. CPU per frame of the whole process, paced at camera rate (15 fps, 640x480), per scene (an empty room,
+   one face holding still, two faces moving), beside the decode floor and the seed-style baseline, with
+   unpaced frames a second, a timeline plot of a clip where people come and go (``--timeline``) and how
+   soon a face walking in is found (``benchmarks/cpu.py``);
 1. per-stage latency per frame (read, downscale + detect, crop + preprocess, invoke, smooth, draw) through
    the loop's own ``Pipeline.step``, for the default bundle and a VGG19 int8 bundle, with 1 thread and all
    threads, on 640x480 and 1280x720 videos of a FER2013 val face;
@@ -122,6 +126,19 @@ def report(result: dict[str, Any], markdown: bool = False) -> str:
         out.append(f"\nHEADLINE: python -m edge runs {rows['default']['fps']:.1f} FPS against the seed-style "
                    f"baseline's {rows['seed']['fps']:.1f} FPS on the same video in the same run: "
                    f"{e['headline_ratio']:.1f}x (with VGG19 int8 in the new loop: {rows['vgg19']['vs_seed']:.1f}x).")
+    if "cpu" in result:
+        from benchmarks import cpu
+
+        c = result["cpu"]
+        out += [f"\n0. CPU per frame, whole process (getrusage user + system, from {c['warm_s']:.0f} s of media time to "
+                f"the end; edge paced at {c['fps']:.0f} fps, music off; seed-style unpaced; ratio = seed-style above "
+                f"the decode floor / edge above it; median of {len(c['rows'][0]['edge_ms_runs']) if c['rows'] else 0} "
+                "interleaved runs)", cpu.table(c, markdown)]
+        if "come_go" in c:
+            walk = ", ".join(f"{w['found_after_s']:.2f} s" if w["found_after_s"] is not None else "missed"
+                             for w in c["come_go"]["walk_in"])
+            out.append(f"people come and go (24 s): {c['come_go']['cpu_ms']:.2f} ms a frame; faces walking in found "
+                       f"after (media time, from wholly in view): {walk}")
     if "stages" in result:
         st = result["stages"][0]
         out += [f"\n1. Per-stage latency per frame, ms: the median over {st['rounds']} interleaved rounds of each "
@@ -150,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                           "../shared/datasets/fer2013)")
     p.add_argument("--only", nargs="+", choices=suite.SECTIONS, default=list(suite.SECTIONS), metavar="SECTION",
                    help=f"run only these sections ({', '.join(suite.SECTIONS)})")
+    p.add_argument("--timeline", type=Path, default=DEFAULT_JSON.parent / "cpu_timeline.png", metavar="PNG",
+                   help="the cpu section's timeline plot (people come and go)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -164,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = suite.Options(quick=args.quick, fer=Path(fer) if fer else None)
     result = suite.run_all(opts, args.only)
     print(report(result))
+    if "come_go" in result.get("cpu", {}):
+        from benchmarks import cpu
+
+        args.timeline.parent.mkdir(parents=True, exist_ok=True)
+        cpu.plot_timeline(args.timeline, result["cpu"]["come_go"])
+        print(f"timeline -> {args.timeline}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nfigures -> {args.json}")

@@ -107,20 +107,24 @@ def face_canvas(faces: Sequence[np.ndarray], positions: Sequence[tuple[int, int]
     if len(faces) != len(positions):
         raise ValueError(f"{len(faces)} faces but {len(positions)} positions")
     image = background(frame_size, bg, seed) if isinstance(bg, str) else bg.copy()
-    fh, fw = image.shape[:2]
     m = int(round(margin * size))
     for face, (x, y) in zip(faces, positions):
-        patch, alpha = face_patch(face, size, margin)
-        x0, y0 = int(x) - m, int(y) - m
-        ph, pw = patch.shape
-        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(fw, x0 + pw), min(fh, y0 + ph)
-        if cx1 <= cx0 or cy1 <= cy0:
-            continue
-        p = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].astype(np.float32)[..., None]
-        a = alpha[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0][..., None]
-        region = image[cy0:cy1, cx0:cx1].astype(np.float32)
-        image[cy0:cy1, cx0:cx1] = np.clip(a * p + (1 - a) * region, 0, 255).astype(np.uint8)
+        paste(image, *face_patch(face, size, margin), int(x) - m, int(y) - m)
     return image
+
+
+def paste(image: np.ndarray, patch: np.ndarray, alpha: np.ndarray, x0: int, y0: int) -> None:
+    """Blend a gray ``patch`` (with its ``alpha``) into the BGR ``image`` in place, its top-left corner at
+    (``x0``, ``y0``); the parts outside the image are cut off."""
+    fh, fw = image.shape[:2]
+    ph, pw = patch.shape
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(fw, x0 + pw), min(fh, y0 + ph)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    p = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0].astype(np.float32)[..., None]
+    a = alpha[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0][..., None]
+    region = image[cy0:cy1, cx0:cx1].astype(np.float32)
+    image[cy0:cy1, cx0:cx1] = np.clip(a * p + (1 - a) * region, 0, 255).astype(np.uint8)
 
 
 # -- checking with the real detector ------------------------------------------------------------

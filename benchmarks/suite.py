@@ -6,6 +6,8 @@
   (``benchmarks.seed``), each in its own process, with time to first frame and peak RSS;
 - ``startup``: ``python -m edge`` on its defaults (music on): time to first processed frame, peak RSS,
   and whether it imported TensorFlow;
+- ``cpu``: CPU seconds per frame of the whole process, paced at camera rate, per scene, beside the
+  decode floor and the seed-style baseline (``benchmarks.cpu``);
 - ``bundles``: size, metadata figures, a fresh FER2013 val accuracy and per-face latency of ``models/*``.
 
 This module never imports TensorFlow: the VGG19 bundle is built (``benchmarks.vgg19_int8``) and the
@@ -577,7 +579,7 @@ def _fresh_accuracy(b: Any, opts: Options) -> dict[str, Any]:
 
 # -- all of it ---------------------------------------------------------------------------------------------
 
-SECTIONS = ("stages", "end_to_end", "startup", "bundles")
+SECTIONS = ("cpu", "stages", "end_to_end", "startup", "bundles")
 
 
 def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]:
@@ -597,6 +599,10 @@ def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]
     videos = make_clips(opts)
     result["videos"] = videos
     files = videos["files"]
+    if "cpu" in sections:
+        from benchmarks import cpu
+
+        result["cpu"] = cpu.measure(opts, vgg)
     if "stages" in sections:
         result["stages"] = stages(opts, {"default": default, "vgg19-int8": Path(vgg["bundle"])}, files)
     if "end_to_end" in sections:

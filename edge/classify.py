@@ -24,7 +24,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
 @dataclass(frozen=True)
 class ClassifyConfig:
     model: str = ""  # bundle folder; empty: the embedded default (models/default)
-    threads: int = 2  # TFLite interpreter threads
+    threads: int = 1  # TFLite interpreter threads: one, for the least CPU a frame (docs/benchmarks.md)
     tta_flip: bool = False  # average with the mirrored face (twice the inference time)
 
     def __post_init__(self) -> None:

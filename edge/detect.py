@@ -1,11 +1,16 @@
-"""Find faces: an OpenCV Haar cascade on a small gray frame every N frames, a cheap IoU tracker between.
+"""Find faces: an OpenCV Haar cascade on a small gray frame, only when and where something moved, and a
+cheap IoU tracker between.
 
-Doing less work is the point (a Pi has four small cores): the cascade runs on a frame downscaled to
-about ``detect_width`` pixels wide and only on every ``every``-th frame; in between, the last boxes are
-carried. Boxes come back in full-frame pixels with a ``track_id`` that stays the same while a face
-keeps being matched (IoU) from one detection to the next.
+Doing less work is the point (a Pi has four small cores and sits in a room that is empty most of the
+day): the cascade runs on a copy downscaled to about ``detect_width`` pixels wide, and motion gating
+(``edge.motion``) decides when: in an empty, still room once a ``heartbeat``; while something moves on
+every ``every``-th frame, searching only the moving regions and the tracked faces; while tracked faces
+hold still every ``still_every`` seconds, around them. In between, the tracker carries the boxes.
+Boxes come back in full-frame pixels with a ``track_id`` that stays the same while a face keeps being
+matched (IoU) from one detection to the next.
 
-``cv2.setNumThreads`` is process-wide: this module leaves it to the caller.
+``DetectConfig.threads`` sets OpenCV's thread count (``cv2.setNumThreads``, process-wide) once, when the
+finder is made.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
 from edge.types import Face, Frame
 
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # x, y, w, h
+Region = tuple[Box, tuple[int, int]]  # where to search (full-frame px) and the face sides to look for (max 0: any)
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -33,8 +40,9 @@ class DetectError(RuntimeError):
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """Haar detection and tracking. ``min_face`` is in full-frame pixels; ``lost_after`` is how many
-    detections in a row may miss a face before its track is dropped (1: at the first miss)."""
+    """Haar detection, motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
+    is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
+    ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
 
     detect_width: int = 320  # the cascade runs on a frame about this wide (never upscaled)
     every: int = 3  # run the cascade on every Nth frame, carry boxes in between
@@ -46,11 +54,28 @@ class DetectConfig:
     lost_after: int = 2
     equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
     match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
+    gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
+    heartbeat: float = 5.0  # s between detections in an empty, still room
+    still_every: float = 1.0  # s between detections while tracked faces hold still
+    settle: float = 0.5  # s of full-rate detection after the last motion
+    motion_width: int = 80  # px: the motion detector's tiny copy
+    motion_threshold: int = 25  # gray levels of change that count as motion
+    motion_area: float = 0.002  # share of the frame that must change to count as motion
+    reread: float = 0.2  # s between re-reads (classifications) of tracked faces between detections; 0: every frame
+    threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
 
     def __post_init__(self) -> None:
-        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after"):
+        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
+                     "motion_threshold"):
             if getattr(self, name) < 1:
                 raise ValueError(f"'{name}' must be at least 1, got {getattr(self, name)}")
+        for name in ("heartbeat", "still_every", "settle", "reread"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"'{name}' must be 0 or more seconds, got {getattr(self, name)}")
+        if not 0.0 <= self.motion_area < 1.0:
+            raise ValueError(f"'motion_area' must be in [0, 1) (a share of the frame), got {self.motion_area}")
+        if self.threads < 0:
+            raise ValueError(f"'threads' must be 0 (OpenCV's default) or more, got {self.threads}")
         if not self.scale_factor > 1.0:
             raise ValueError(f"'scale_factor' must be above 1.0 (e.g. 1.1), got {self.scale_factor}")
         if self.min_neighbors < 0:
@@ -100,6 +125,14 @@ def to_full(boxes: Sequence[Sequence[float]], scale: float, size: tuple[int, int
     return out
 
 
+def pad(box: Box, share: float, size: tuple[int, int]) -> Box:
+    """``box`` grown by ``share`` of its larger side on every side, clipped to ``size`` (w, h)."""
+    x, y, w, h = box
+    m = int(round(share * max(w, h)))
+    x0, y0 = max(0, x - m), max(0, y - m)
+    return x0, y0, min(size[0], x + w + m) - x0, min(size[1], y + h + m) - y0
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
@@ -107,6 +140,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = ix * iy
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0
+
+
+def dedupe(boxes: Sequence[Box], overlap: float = 0.3) -> list[Box]:
+    """Largest first, each box kept unless it overlaps (IoU) a kept one by more than ``overlap``: one box
+    per face when overlapping search regions found it twice."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
+        if all(iou(box, k) <= overlap for k in kept):
+            kept.append(box)
+    return kept
 
 
 @dataclass
@@ -163,44 +206,139 @@ class Tracker:
         self._tracks = []
 
 
+#: Search regions: motion and track boxes grown by this share of their side (a face moves between
+#: detections; Haar needs the whole face in view) ...
+REGION_PAD = 0.25
+#: ... around a tracked face, for faces of this range of its side (most of Haar's time goes on the
+#: scales near a face: a narrow band costs a fifth of a full search; a coarser scale step than the
+#: cascade's own lost tracked faces in the loop's tests) ...
+TRACK_SIDES = (0.8, 1.25)
+#: ... and the whole frame once they cover more than this share of it (one pass is then cheaper).
+FULL_FRAME_ABOVE = 0.6
+
+
 class FaceFinder:
-    """Frame -> faces: the cascade on every ``every``-th call, the tracker's boxes in between."""
+    """Frame -> faces: the cascade when the gate says so (``edge.motion``), the tracker's boxes between.
+
+    After each ``find``: ``state`` is the gate's state (``idle``, ``active``, ``still``), ``detected``
+    whether the cascade ran, ``searched`` the share of the frame it searched (0 when it did not run),
+    ``detections`` how many times it has run, and ``reread`` whether the faces' expressions should be
+    read (classified) on this frame: when the tracks changed, or ``cfg.reread`` seconds after the last
+    read; in between the previous reading holds (the mood filter's smoothing is
+    timed by frame time, so reading at 5 Hz instead of 15 changes its answer by a frame or two).
+    """
 
     def __init__(self, cfg: DetectConfig | None = None) -> None:
         self.cfg = cfg or DetectConfig()
+        if self.cfg.threads:
+            cv2.setNumThreads(self.cfg.threads)
         self.path = cascade_path(self.cfg)
         self._cascade = load_cascade(self.path)
         self._tracker = Tracker(self.cfg.lost_after, self.cfg.match_iou)
+        self._motion = MotionDetector(self.cfg.motion_width, self.cfg.motion_threshold, self.cfg.motion_area)
+        self._gate = Gate(self.cfg.every, self.cfg.heartbeat, self.cfg.still_every, self.cfg.settle)
         self._calls = 0
         self._faces: list[Face] = []
+        self.state, self.detected, self.searched, self.detections = ACTIVE, False, 0.0, 0
+        self.reread = True
+        self._read: tuple[float, list[int]] | None = None  # frame time and track ids of the last read
+        self._whole: float | None = None  # frame time of the last whole-frame search
+        self._lost = False  # a track was dropped at the last detection: look everywhere next time
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Run the cascade once on a BGR (or gray) image: boxes in its pixels, largest first, no tracking."""
+    def detect(self, image: np.ndarray, regions: Sequence[Region] | None = None) -> list[Box]:
+        """Run the cascade once on a BGR (or gray) image, in ``regions`` (None: all of it): boxes in its
+        pixels, largest first, no tracking."""
+        height, width = image.shape[:2]
+        scale = detect_scale(width, self.cfg.detect_width)
+        boxes: list[Box] = []
+        for (x, y, w, h), sides in regions if regions is not None else [((0, 0, width, height), None)]:
+            found = self._cascade_on(image[y:y + h, x:x + w], scale, sides)
+            boxes += [(bx + x, by + y, bw, bh) for bx, by, bw, bh in found]
+        return dedupe(boxes) if regions is not None else sorted(boxes, key=lambda b: -b[2] * b[3])
+
+    def _cascade_on(self, image: np.ndarray, scale: float, sides: tuple[int, int] | None = None) -> list[Box]:
+        """The cascade on one crop shrunk by ``scale``; ``sides`` (full-frame px) bounds the face size."""
         cfg = self.cfg
         height, width = image.shape[:2]
-        scale = detect_scale(width, cfg.detect_width)
+        low, high = sides or (cfg.min_face, 0)
+        side = max(1, int(round(max(cfg.min_face, low) * scale)))
+        if min(width, height) * scale < side:
+            return []
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         if scale < 1.0:
             small_size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
             gray = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA)
         if cfg.equalize:
             gray = cv2.equalizeHist(gray)
-        side = max(1, int(round(cfg.min_face * scale)))
+        top = int(round(high * scale))
         found = self._cascade.detectMultiScale(gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
-                                               minSize=(side, side))
-        boxes = to_full(found if len(found) else [], scale, (width, height))
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
+                                               minSize=(side, side), maxSize=(top, top) if top > side else (0, 0))
+        return to_full(found if len(found) else [], scale, (width, height))
 
     def find(self, frame: Frame) -> list[Face]:
-        """The faces in ``frame``, largest first, at most ``max_faces``; detects on every ``every``-th call."""
-        if self._calls % self.cfg.every == 0:
-            tracks = self._tracker.update(self.detect(frame.image))
-            self._faces = tracks[:self.cfg.max_faces]
+        """The faces in ``frame``, largest first, at most ``max_faces``; the cascade runs when the gate says
+        (``gate`` off: on every ``every``-th call, on the whole frame)."""
+        cfg = self.cfg
+        if cfg.gate:
+            motion = self._motion.update(frame.image, frame.t)
+            self.state, due = self._gate.decide(frame.t, motion.moving, bool(self._faces))
+        else:
+            due = self._calls % cfg.every == 0
+        self.detected, self.searched = due, 0.0
+        if due:
+            regions = self._regions(frame.image.shape, frame.t) if cfg.gate else None
+            height, width = frame.image.shape[:2]
+            self.searched = 1.0 if regions is None else sum(w * h for (_, _, w, h), _ in regions) / float(width * height)
+            if regions is None:
+                self._whole = frame.t
+            before = {f.track_id for f in self._tracker.faces()}
+            tracks = self._tracker.update(self.detect(frame.image, regions))
+            self._lost = bool(before - {f.track_id for f in tracks})
+            self._faces = tracks[:cfg.max_faces]
+            self.detections += 1
         self._calls += 1
+        self._mark_reread(frame.t)
         return list(self._faces)
 
+    @property
+    def faces(self) -> list[Face]:
+        """The faces the latest ``find`` returned."""
+        return list(self._faces)
+
+    def _mark_reread(self, t: float) -> None:
+        ids = [f.track_id for f in self._faces]
+        last = self._read
+        self.reread = last is None or last[1] != ids or t < last[0] or t - last[0] >= self.cfg.reread - 1e-9
+        if self.reread:
+            self._read = (t, ids)
+
+    def _regions(self, shape: tuple[int, ...], t: float) -> list[Region] | None:
+        """Where to search now (None: the whole frame). The whole frame when idle, after a track was lost,
+        and once every ``heartbeat`` seconds whatever the state (a face the tracker lost while nothing
+        moved is found again). Otherwise around each tracked face, for faces of about its size
+        (``TRACK_SIDES``), and while active around the latest motion that those regions do not explain,
+        for faces of any size. Every box is grown by ``REGION_PAD``; the whole frame is searched instead
+        when any-size regions would cover most of it."""
+        if (self.state == IDLE or self._lost or self._whole is None or t < self._whole
+                or t - self._whole >= self.cfg.heartbeat - 1e-9):
+            return None
+        size = (shape[1], shape[0])
+        regions = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
+                   for f in self._faces]
+        if self.state == ACTIVE:
+            regions += [(pad(box, REGION_PAD, size), (self.cfg.min_face, 0))
+                        for box in self._motion.boxes_outside([box for box, _ in regions])]
+        open_area = sum(w * h for (_, _, w, h), (_, top) in regions if top == 0)
+        if not regions or open_area > FULL_FRAME_ABOVE * size[0] * size[1]:
+            return None
+        return regions
+
     def reset(self) -> None:
-        """Forget tracks; the next ``find`` detects."""
+        """Forget tracks and the background; the next ``find`` detects."""
         self._tracker.reset()
+        self._motion.reset()
+        self._gate.reset()
         self._calls = 0
         self._faces = []
+        self._read = self._whole = None
+        self._lost = False

@@ -113,6 +113,7 @@ class Pipeline:
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
         self._first: float | None = None
         self._unhealthy = False
+        self._emotions: list = []  # the faces' latest reading (FaceFinder.reread says when to read again)
 
     def on_song(self, mood: str, path: Path) -> None:
         """A song was decided (at the current frame on the loop's thread, or when one ended on the player's)."""
@@ -173,7 +174,9 @@ class Pipeline:
         timer.lap("read")
         faces = self.finder.find(frame)
         timer.lap("detect")
-        emotions = self.classifier.classify(frame, faces)
+        if getattr(self.finder, "reread", True) or len(faces) != len(self._emotions):  # else the last reading holds
+            self._emotions = self.classifier.classify(frame, faces)
+        emotions = self._emotions
         timer.lap("classify")
         mood, changed = self.moods.update(frame.t, faces, emotions), self.moods.last_change
         if self.steering is not None:  # an override holds through what the faces say

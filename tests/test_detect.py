@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from benchmarks import clips
-from edge.detect import (DetectConfig, DetectError, FaceFinder, Tracker, detect_scale, iou, to_full)
+from edge.detect import DetectConfig, DetectError, FaceFinder, Tracker, detect_scale, dedupe, iou, pad, to_full
 from edge.types import Frame
 
 
@@ -31,6 +32,13 @@ def test_downscale_never_upscales_and_boxes_map_back_clipped():
     assert to_full([(10, 20, 30, 40)], 0.5, (640, 480)) == [(20, 40, 60, 80)]
     assert to_full([(150, 100, 20, 30)], 0.5, (310, 250)) == [(300, 200, 10, 50)]  # clipped at the right
     assert to_full([(500, 10, 5, 5)], 1.0, (100, 100)) == []  # wholly outside
+
+
+def test_search_regions_grow_clip_and_dedupe():
+    assert pad((100, 100, 40, 20), 0.5, (640, 480)) == (80, 80, 80, 60)
+    assert pad((0, 460, 40, 20), 0.5, (640, 480)) == (0, 440, 60, 40)  # clipped at the frame
+    # a face found twice (overlapping regions) is kept once, the larger box; distinct faces both stay
+    assert dedupe([(100, 100, 50, 50), (0, 0, 40, 40), (102, 101, 52, 52)]) == [(102, 101, 52, 52), (0, 0, 40, 40)]
 
 
 def test_iou():
@@ -71,15 +79,17 @@ class CountingFinder(FaceFinder):
         super().__init__(cfg)
         self.script = script
         self.calls = 0
+        self.regions = []
 
-    def detect(self, image):
+    def detect(self, image, regions=None):
+        self.regions.append(regions)
         boxes = self.script(self.calls)
         self.calls += 1
         return boxes
 
 
 def test_detects_only_every_n_frames_and_carries_boxes_between():
-    finder = CountingFinder(DetectConfig(every=3), lambda n: [(100 + 10 * n, 100, 80, 80)])
+    finder = CountingFinder(DetectConfig(every=3, gate=False), lambda n: [(100 + 10 * n, 100, 80, 80)])
     image = np.zeros((480, 640, 3), np.uint8)
     results = [finder.find(frame(image, i)) for i in range(10)]
     assert finder.calls == 4  # frames 0, 3, 6, 9
@@ -112,6 +122,23 @@ def test_config_is_checked():
         DetectConfig(every=0)
     with pytest.raises(ValueError, match="scale_factor"):
         DetectConfig(scale_factor=1.0)
+    with pytest.raises(ValueError, match="heartbeat"):
+        DetectConfig(heartbeat=-1.0)
+    with pytest.raises(ValueError, match="motion_area"):
+        DetectConfig(motion_area=1.5)
+    with pytest.raises(ValueError, match="threads"):
+        DetectConfig(threads=-1)
+
+
+def test_threads_are_set_once_from_config():
+    before = cv2.getNumThreads()
+    try:
+        FaceFinder(DetectConfig(threads=1))
+        assert cv2.getNumThreads() == 1
+        FaceFinder(DetectConfig(threads=0))  # 0: leave OpenCV's setting alone
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
 
 
 # -- real faces ------------------------------------------------------------------------------------
@@ -169,7 +196,7 @@ def test_two_faces_largest_first_distinct_ids(faces):
 
 
 def test_track_id_stable_while_the_face_moves(faces):
-    finder = FaceFinder(DetectConfig(every=2))
+    finder = FaceFinder(DetectConfig(every=2, gate=False))
     backdrop = clips.background()
     ids, seen = set(), 0
     for i in range(12):
