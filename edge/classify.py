@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -14,26 +13,9 @@ import numpy as np
 from edge.bundle import Bundle, BundleError
 from edge.interpreter import InterpreterError, load_interpreter
 from edge.types import Emotions, Face, Frame
+from edge.settings import ClassifyConfig, DEFAULT_MODEL  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
-
-#: The model that ships with the project (trained here; see models/README.md).
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
-
-
-@dataclass(frozen=True)
-class ClassifyConfig:
-    model: str = ""  # bundle folder; empty: the embedded default (models/default)
-    threads: int = 1  # TFLite interpreter threads: one, for the least CPU a frame (docs/benchmarks.md)
-    tta_flip: bool = False  # average with the mirrored face (twice the inference time)
-
-    def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise ValueError(f"'threads' must be at least 1, got {self.threads}")
-
-    @property
-    def model_path(self) -> Path:
-        return Path(self.model) if self.model else DEFAULT_MODEL
 
 
 _DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}

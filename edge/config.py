@@ -24,13 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from edge.classify import ClassifyConfig
+# Light modules only (no numpy, OpenCV, pygame): --print-config, the installer and the companion load fast.
 from edge.control import ControlConfig
-from edge.detect import DetectConfig
-from edge.mood import MoodConfig
-from edge.music.config import MusicConfig  # light: no pygame
-from edge.overlay import OverlayConfig
-from edge.sources import SourceConfig
+from edge.music.config import MusicConfig
+from edge.settings import ClassifyConfig, DetectConfig, MoodConfig, OverlayConfig, SourceConfig
 from edge.web.config import MqttConfig, WebConfig
 
 

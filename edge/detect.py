@@ -25,6 +25,7 @@ import numpy as np
 
 from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
 from edge.types import Face, Frame
+from edge.settings import DetectConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 
@@ -36,52 +37,6 @@ DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
 class DetectError(RuntimeError):
     """The face detector cannot start (a missing or broken cascade file); the message names the path."""
-
-
-@dataclass(frozen=True)
-class DetectConfig:
-    """Haar detection, motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
-    is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
-    ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
-
-    detect_width: int = 320  # the cascade runs on a frame about this wide (never upscaled)
-    every: int = 3  # run the cascade on every Nth frame, carry boxes in between
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face: int = 48
-    max_faces: int = 4
-    cascade: str = ""  # empty: OpenCV's haarcascade_frontalface_default.xml
-    lost_after: int = 2
-    equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
-    match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
-    gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
-    heartbeat: float = 5.0  # s between detections in an empty, still room
-    still_every: float = 1.0  # s between detections while tracked faces hold still
-    settle: float = 0.5  # s of full-rate detection after the last motion
-    motion_width: int = 80  # px: the motion detector's tiny copy
-    motion_threshold: int = 25  # gray levels of change that count as motion
-    motion_area: float = 0.002  # share of the frame that must change to count as motion
-    reread: float = 0.2  # s between re-reads (classifications) of tracked faces between detections; 0: every frame
-    threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
-
-    def __post_init__(self) -> None:
-        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
-                     "motion_threshold"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"'{name}' must be at least 1, got {getattr(self, name)}")
-        for name in ("heartbeat", "still_every", "settle", "reread"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"'{name}' must be 0 or more seconds, got {getattr(self, name)}")
-        if not 0.0 <= self.motion_area < 1.0:
-            raise ValueError(f"'motion_area' must be in [0, 1) (a share of the frame), got {self.motion_area}")
-        if self.threads < 0:
-            raise ValueError(f"'threads' must be 0 (OpenCV's default) or more, got {self.threads}")
-        if not self.scale_factor > 1.0:
-            raise ValueError(f"'scale_factor' must be above 1.0 (e.g. 1.1), got {self.scale_factor}")
-        if self.min_neighbors < 0:
-            raise ValueError(f"'min_neighbors' must be 0 or more, got {self.min_neighbors}")
-        if not 0.0 < self.match_iou <= 1.0:
-            raise ValueError(f"'match_iou' must be in (0, 1], got {self.match_iou}")
 
 
 def cascade_path(cfg: DetectConfig) -> Path:

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
 from edge.types import UNCERTAIN, Emotions, Face, Mood
+from edge.settings import AGGREGATES, MoodConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 
@@ -69,51 +70,8 @@ CIRCUMPLEX: dict[str, tuple[float, float]] = {
     "surprise": (0.40, 0.67),
 }
 
-#: The ways to make one room vector from several faces (``MoodConfig.aggregate``).
-AGGREGATES: tuple[str, ...] = ("weighted", "largest", "majority")
 
 _EPS = 1e-9  # slack for float time comparisons (frame times like 0.1 * i)
-
-
-@dataclass(frozen=True)
-class MoodConfig:
-    """How the room's mood follows the faces; times in seconds of frame time. The defaults are
-    measured, and each key's trade is in docs/stability.md (``python -m benchmarks.stability``).
-
-    - ``half_life``: per-face EMA half-life (> 0).
-    - ``hold``: how long a new verdict must stand, unbroken, before it is reported (>= 0).
-    - ``margin``: a challenger must beat the anchor (the playing mood) by this much (>= 0; keep it
-      above ``tie_margin``).
-    - ``min_confidence``: a top aggregate probability below this reads ``"uncertain"`` (0..1).
-    - ``tie_margin``: the top two within this read ``"uncertain"`` (>= 0).
-    - ``aggregate``: ``"weighted"`` averages the faces' smoothed probabilities with weight
-      ``area x confidence``; ``"largest"`` uses the largest face only; ``"majority"`` gives each
-      confident, untied face one vote for its smoothed top label (the room vector is the vote shares).
-    - ``forget_after``: a track not seen for this long leaves the smoothing and the aggregate (> 0).
-
-    Nobody in the room is the music's business (``music.idle_after``), not the mood's: the mood stays.
-    """
-
-    half_life: float = 0.3
-    hold: float = 1.5
-    margin: float = 0.15
-    min_confidence: float = 0.2
-    tie_margin: float = 0.03
-    aggregate: str = "weighted"
-    forget_after: float = 1.0
-
-    def __post_init__(self) -> None:
-        positive = ("half_life", "forget_after")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"'{name}' must be > 0, got {getattr(self, name)!r}")
-        for name in ("hold", "margin", "tie_margin"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"'{name}' must be >= 0, got {getattr(self, name)!r}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"'min_confidence' must be within [0, 1], got {self.min_confidence!r}")
-        if self.aggregate not in AGGREGATES:
-            raise ValueError(f"'aggregate' must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}")
 
 
 def valence_arousal(probs: Sequence[float] | np.ndarray, labels: Sequence[str]) -> tuple[float, float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +16,7 @@ import cv2
 import numpy as np
 
 from edge.types import UNCERTAIN, Emotions, Face, Mood
+from edge.settings import OverlayConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +31,6 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 class OverlayError(RuntimeError):
     """The window or the recording cannot be opened; the message says what to try."""
-
-
-@dataclass(frozen=True)
-class OverlayConfig:
-    """The overlay window: ``fullscreen`` (HDMI), or ``width`` x ``height`` (0: the frame's size)."""
-
-    fullscreen: bool = False
-    width: int = 0
-    height: int = 0
-
-    def __post_init__(self) -> None:
-        if self.width < 0 or self.height < 0:
-            raise ValueError(f"'width' and 'height' must be 0 (frame size) or positive, got {self.width}x{self.height}")
 
 
 # -- drawing -------------------------------------------------------------------------------------

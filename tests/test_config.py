@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -94,3 +95,14 @@ def test_non_finite_numbers_are_refused(key, value):
     """An infinite fps would pin every image's time at 0 and the mood hold would never elapse."""
     with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*finite"):
         configs.load(None, {key: value})
+
+
+def test_the_config_loads_without_numpy_opencv_or_pygame() -> None:
+    """--print-config, the installer's check and the companion read the config: none of them needs the
+    camera side's heavy imports (every section's dataclass lives in a light module)."""
+    probe = ("import sys, edge.config as c; c.load(None, {'detect.every': 2}); print(c.to_toml(c.load())[:1]); "
+             "print('HEAVY', sorted(m for m in ('cv2', 'numpy', 'pygame') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout, out.stdout

@@ -4,51 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Iterator
 
 import cv2
 import numpy as np
 
 from edge.types import Frame
+from edge.settings import COLOR_ORDERS, SourceConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
-
-COLOR_ORDERS = ("bgr", "rgb")
 
 
 class SourceError(RuntimeError):
     """A source cannot be opened or stopped delivering frames; the message says what to try."""
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """Where frames come from.
-
-    ``spec``: ``auto`` (picamera2, else /dev/video0), ``picamera2``, a camera index (``0``) or device
-    (``/dev/video0``), a video file, an image, or a folder of images. ``width``/``height``/``fps`` are
-    requested from cameras; ``fps`` also times still images and folders. ``realtime`` paces files at their
-    fps (default: as fast as possible); ``loop`` restarts them at the end with ``t`` still increasing.
-    ``color_order``: picamera2's RGB888 is already B,G,R in memory; use ``rgb`` for sensors that swap R/B.
-    """
-
-    spec: str = "auto"
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    realtime: bool = False
-    loop: bool = False
-    color_order: str = "bgr"
-
-    def __post_init__(self) -> None:
-        if not self.spec.strip():
-            raise ValueError("'spec' is empty: use auto, a camera index, a device, a video, an image or a folder")
-        if self.width <= 0 or self.height <= 0:
-            raise ValueError(f"'width' and 'height' must be positive, got {self.width}x{self.height}")
-        if not self.fps > 0:
-            raise ValueError(f"'fps' must be positive, got {self.fps}")
-        if self.color_order not in COLOR_ORDERS:
-            raise ValueError(f"'color_order' must be one of {', '.join(COLOR_ORDERS)}, got {self.color_order!r}")
 
 
 class Source:

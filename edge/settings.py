@@ -1,0 +1,165 @@
+"""Every camera-side stage's config dataclass, in one light module: no numpy, OpenCV or pygame, so
+``edge.config`` (``--print-config``, the installer, the companion) loads none of them. Each stage module
+re-exports its own (``edge.detect.DetectConfig`` is ``edge.settings.DetectConfig``); music's is in
+``edge.music.config``, the companion's in ``edge.control`` and ``edge.web.config``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+COLOR_ORDERS = ("bgr", "rgb")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where frames come from.
+
+    ``spec``: ``auto`` (picamera2, else /dev/video0), ``picamera2``, a camera index (``0``) or device
+    (``/dev/video0``), a video file, an image, or a folder of images. ``width``/``height``/``fps`` are
+    requested from cameras; ``fps`` also times still images and folders. ``realtime`` paces files at their
+    fps (default: as fast as possible); ``loop`` restarts them at the end with ``t`` still increasing.
+    ``color_order``: picamera2's RGB888 is already B,G,R in memory; use ``rgb`` for sensors that swap R/B.
+    """
+
+    spec: str = "auto"
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    realtime: bool = False
+    loop: bool = False
+    color_order: str = "bgr"
+
+    def __post_init__(self) -> None:
+        if not self.spec.strip():
+            raise ValueError("'spec' is empty: use auto, a camera index, a device, a video, an image or a folder")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"'width' and 'height' must be positive, got {self.width}x{self.height}")
+        if not self.fps > 0:
+            raise ValueError(f"'fps' must be positive, got {self.fps}")
+        if self.color_order not in COLOR_ORDERS:
+            raise ValueError(f"'color_order' must be one of {', '.join(COLOR_ORDERS)}, got {self.color_order!r}")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Haar detection, motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
+    is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
+    ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
+
+    detect_width: int = 320  # the cascade runs on a frame about this wide (never upscaled)
+    every: int = 3  # run the cascade on every Nth frame, carry boxes in between
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_face: int = 48
+    max_faces: int = 4
+    cascade: str = ""  # empty: OpenCV's haarcascade_frontalface_default.xml
+    lost_after: int = 2
+    equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
+    match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
+    gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
+    heartbeat: float = 5.0  # s between detections in an empty, still room
+    still_every: float = 1.0  # s between detections while tracked faces hold still
+    settle: float = 0.5  # s of full-rate detection after the last motion
+    motion_width: int = 80  # px: the motion detector's tiny copy
+    motion_threshold: int = 25  # gray levels of change that count as motion
+    motion_area: float = 0.002  # share of the frame that must change to count as motion
+    reread: float = 0.2  # s between re-reads (classifications) of tracked faces between detections; 0: every frame
+    threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
+
+    def __post_init__(self) -> None:
+        for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
+                     "motion_threshold"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"'{name}' must be at least 1, got {getattr(self, name)}")
+        for name in ("heartbeat", "still_every", "settle", "reread"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"'{name}' must be 0 or more seconds, got {getattr(self, name)}")
+        if not 0.0 <= self.motion_area < 1.0:
+            raise ValueError(f"'motion_area' must be in [0, 1) (a share of the frame), got {self.motion_area}")
+        if self.threads < 0:
+            raise ValueError(f"'threads' must be 0 (OpenCV's default) or more, got {self.threads}")
+        if not self.scale_factor > 1.0:
+            raise ValueError(f"'scale_factor' must be above 1.0 (e.g. 1.1), got {self.scale_factor}")
+        if self.min_neighbors < 0:
+            raise ValueError(f"'min_neighbors' must be 0 or more, got {self.min_neighbors}")
+        if not 0.0 < self.match_iou <= 1.0:
+            raise ValueError(f"'match_iou' must be in (0, 1], got {self.match_iou}")
+
+
+#: The model that ships with the project (trained here; see models/README.md).
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    model: str = ""  # bundle folder; empty: the embedded default (models/default)
+    threads: int = 1  # TFLite interpreter threads: one, for the least CPU a frame (docs/benchmarks.md)
+    tta_flip: bool = False  # average with the mirrored face (twice the inference time)
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"'threads' must be at least 1, got {self.threads}")
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else DEFAULT_MODEL
+
+
+#: The ways to make one room vector from several faces (``MoodConfig.aggregate``).
+AGGREGATES: tuple[str, ...] = ("weighted", "largest", "majority")
+
+
+@dataclass(frozen=True)
+class MoodConfig:
+    """How the room's mood follows the faces; times in seconds of frame time. The defaults are
+    measured, and each key's trade is in docs/stability.md (``python -m benchmarks.stability``).
+
+    - ``half_life``: per-face EMA half-life (> 0).
+    - ``hold``: how long a new verdict must stand, unbroken, before it is reported (>= 0).
+    - ``margin``: a challenger must beat the anchor (the playing mood) by this much (>= 0; keep it
+      above ``tie_margin``).
+    - ``min_confidence``: a top aggregate probability below this reads ``"uncertain"`` (0..1).
+    - ``tie_margin``: the top two within this read ``"uncertain"`` (>= 0).
+    - ``aggregate``: ``"weighted"`` averages the faces' smoothed probabilities with weight
+      ``area x confidence``; ``"largest"`` uses the largest face only; ``"majority"`` gives each
+      confident, untied face one vote for its smoothed top label (the room vector is the vote shares).
+    - ``forget_after``: a track not seen for this long leaves the smoothing and the aggregate (> 0).
+
+    Nobody in the room is the music's business (``music.idle_after``), not the mood's: the mood stays.
+    """
+
+    half_life: float = 0.3
+    hold: float = 1.5
+    margin: float = 0.15
+    min_confidence: float = 0.2
+    tie_margin: float = 0.03
+    aggregate: str = "weighted"
+    forget_after: float = 1.0
+
+    def __post_init__(self) -> None:
+        positive = ("half_life", "forget_after")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"'{name}' must be > 0, got {getattr(self, name)!r}")
+        for name in ("hold", "margin", "tie_margin"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"'{name}' must be >= 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"'min_confidence' must be within [0, 1], got {self.min_confidence!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"'aggregate' must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}")
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    """The overlay window: ``fullscreen`` (HDMI), or ``width`` x ``height`` (0: the frame's size)."""
+
+    fullscreen: bool = False
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        if self.width < 0 or self.height < 0:
+            raise ValueError(f"'width' and 'height' must be 0 (frame size) or positive, got {self.width}x{self.height}")
