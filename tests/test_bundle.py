@@ -284,11 +284,13 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
-def test_a_model_that_loads_but_cannot_run_is_refused_at_load(tmp_path):
-    """The slow fuzz's seed 12, case 104: it loads and allocates, then its first invoke raised a bare
-    RuntimeError ("Input tensor 22 lacks data"). A blank face at load now refuses it, by its path."""
+@pytest.mark.parametrize("case", [104, 408])
+def test_a_model_that_loads_but_cannot_run_is_refused_at_load(tmp_path, case):
+    """The slow fuzz's seed 12: case 104 loads and allocates, then its first invoke raised a bare
+    RuntimeError ("Input tensor 22 lacks data"); case 408's tensor details raised UnicodeDecodeError.
+    Both are refused at load now, by the file's path (a blank face is run at load)."""
     rng, data = random.Random(12), (DEFAULT_MODEL / "model.tflite").read_bytes()
-    for _ in range(105):
+    for _ in range(case + 1):
         damaged = mutate(data, rng)
     folder = tmp_path / "b"
     shutil.copytree(DEFAULT_MODEL, folder)
