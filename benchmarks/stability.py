@@ -79,6 +79,8 @@ import cv2
 import numpy as np
 
 from benchmarks import clips
+from edge import bundle as bundles
+from edge.mood import MoodFilter
 from edge.types import UNCERTAIN, Emotions, Face, Frame
 
 log = logging.getLogger("benchmarks.stability")
@@ -333,7 +335,6 @@ class FacePicker:
     """Val faces for the clips: the model's in-place reading decides easy / hard / right."""
 
     def __init__(self, fer_dir: Path, model_dir: Path, seed: int = 0) -> None:
-        from edge import bundle as bundles
         from edge.classify import Classifier
         from edge.detect import DetectConfig, FaceFinder
 
@@ -497,6 +498,22 @@ def _hidden_spells(rng: np.random.Generator, seconds: float) -> list[tuple[float
 # -- the loop, once per clip ----------------------------------------------------------------------------
 
 
+class RecordingMoodFilter(MoodFilter):
+    """The loop's mood filter, recording its inputs on their way in and its answer: (t, faces as (box,
+    track id, probabilities), mood label) for every frame."""
+
+    def __init__(self, cfg, labels, seen: list) -> None:
+        super().__init__(cfg, labels)
+        self.seen = seen
+
+    def update(self, t, faces, emotions):
+        mood = super().update(t, faces, emotions)
+        self.seen.append((float(t), [(tuple(int(v) for v in f.box), f.track_id,
+                                      np.asarray(e.probs, np.float32).copy()) for f, e in zip(faces, emotions)],
+                          mood.label))
+        return mood
+
+
 def measure_clip(spec: ClipSpec, model_dir: str, workdir: str, fps: float = FPS) -> dict[str, Any]:
     """Play the clip's frames through the real loop, ``edge.loop.Pipeline.step`` (the body of
     ``edge.loop.run``), headless with music off, every other key at its shipped default, frame ``i`` at
@@ -514,17 +531,9 @@ def measure_clip(spec: ClipSpec, model_dir: str, workdir: str, fps: float = FPS)
     events = Path(workdir) / f"{spec.name}.jsonl"
     cfg = configs.load(None, {"output.events": str(events), "music.enabled": False,
                               "classify.model": str(model_dir), "classify.threads": 1})
-    pipe = Pipeline(cfg)
     seen: list[tuple[float, list[tuple[tuple[int, ...], int, np.ndarray]], str]] = []
-    update = pipe.moods.update
-
-    def recording_update(t, faces, emotions):  # the filter's inputs, on their way in
-        mood = update(t, faces, emotions)
-        seen.append((float(t), [(tuple(int(v) for v in f.box), f.track_id, np.asarray(e.probs, np.float32).copy())
-                                for f, e in zip(faces, emotions)], mood.label))
-        return mood
-
-    pipe.moods.update = recording_update
+    bundle = bundles.load(model_dir)
+    pipe = Pipeline(cfg, bundle=bundle, moods=RecordingMoodFilter(cfg.mood, bundle.labels, seen))
     stop = threading.Event()
     truth: list[str] = []
     boxes: list[tuple[int, int, int, int] | None] = []
@@ -590,7 +599,6 @@ def to_recorded(spec: ClipSpec, result: dict[str, Any], labels: Sequence[str]) -
 def replay(rec: Recorded, cfg, labels: Sequence[str], keep_probs: bool = False) -> dict[str, Any]:
     """Run ``MoodFilter(cfg)`` over the recorded frames: the mood label per frame, the mood events
     [(t, label)], and (``keep_probs``) the room's smoothed probabilities per frame."""
-    from edge.mood import MoodFilter
 
     filt = MoodFilter(cfg, labels)
     per_frame, events, probs, points = [], [], [], []

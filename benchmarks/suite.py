@@ -223,6 +223,18 @@ class _TimedInterpreter:
         return getattr(self._inner, name)
 
 
+def _CountingClassifier(bundle: Any, faces: list[int], **kwargs: Any) -> Any:  # noqa: N802 (a class, made lazily)
+    """The loop's classifier, counting the faces of each call into ``faces``."""
+    from edge.classify import Classifier
+
+    class Counting(Classifier):
+        def classify(self, frame, found):
+            faces.append(len(found))
+            return super().classify(frame, found)
+
+    return Counting(bundle, **kwargs)
+
+
 class _NullRecorder:
     """Stands in for ``--record`` so that ``Pipeline.step`` draws the overlay (and times it) but writes nothing."""
 
@@ -246,7 +258,9 @@ class StageRunner:
     """
 
     def __init__(self, bundle: Path, threads: int, video: Path) -> None:
+        from edge import bundle as bundles
         from edge import config as configs
+        from edge.interpreter import load_interpreter
         from edge.loop import Pipeline
         from edge.sources import open_source
 
@@ -254,18 +268,12 @@ class StageRunner:
         self.cfg = configs.load(None, {"source.spec": str(video), "source.loop": True, "classify.model": str(bundle),
                                        "classify.threads": threads, "music.enabled": False, "output.log_every": 0})
         cv2.setNumThreads(threads)
-        self.pipe = Pipeline(self.cfg)
-        self.pipe.recorder = _NullRecorder()  # type: ignore[assignment]
-        self._timed = _TimedInterpreter(self.pipe.classifier._interp)
-        self.pipe.classifier._interp = self._timed
+        loaded = bundles.load(bundle)
+        self._timed = _TimedInterpreter(load_interpreter(loaded.model_path, threads))
         self.faces: list[int] = []
-        classify = self.pipe.classifier.classify
-
-        def counting(frame, faces):
-            self.faces.append(len(faces))
-            return classify(frame, faces)
-
-        self.pipe.classifier.classify = counting  # type: ignore[method-assign]
+        classifier = _CountingClassifier(loaded, self.faces, interpreter=self._timed)
+        self.pipe = Pipeline(self.cfg, bundle=loaded, classifier=classifier)
+        self.pipe.recorder = _NullRecorder()  # type: ignore[assignment]
         self._stop = threading.Event()
         self.source = open_source(self.cfg.source, stop=self._stop)
         self.shape: tuple[int, ...] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -24,7 +24,10 @@ _DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
 class Classifier:
     """Frame + faces -> one ``Emotions`` per face, driven entirely by the bundle's metadata."""
 
-    def __init__(self, bundle: Bundle, threads: int | None = 1, tta_flip: bool = False) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = 1, tta_flip: bool = False, *,
+                 interpreter: Any | None = None) -> None:
+        """``interpreter``: a ready TFLite interpreter for ``bundle``'s model (default: one loaded with
+        ``threads``); benchmarks pass one that times ``invoke``."""
         self.bundle = bundle
         self.labels = bundle.labels
         if tta_flip and bundle.extra.get("mirror_average"):
@@ -32,7 +35,7 @@ class Classifier:
                      "work, so it is off", bundle.name)
             tta_flip = False
         self.tta_flip = tta_flip
-        self._interp = load_interpreter(bundle.model_path, threads)
+        self._interp = interpreter if interpreter is not None else load_interpreter(bundle.model_path, threads)
         try:  # a damaged file can allocate, then fail here (a tensor name that is not UTF-8, no tensors)
             self._in = self._interp.get_input_details()[0]
             self._out = self._interp.get_output_details()[0]
