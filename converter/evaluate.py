@@ -1,8 +1,8 @@
 """``evaluate``: a bundle's accuracy on labelled images, through the device's own classifier.
 
 Runs ``edge.classify.Classifier`` (the TFLite interpreter the device uses) on FER2013 folders or the
-CSV, loaded at the bundle's input size with each class folder mapped to the bundle's label of the same
-name.
+CSV, loaded at the bundle's input size (resized with the bundle's ``preprocessing.interpolation``, as the
+device's crop is) with each class folder mapped to the bundle's label of the same name.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def evaluate(bundle_dir: Path | str, data: Path | str, split: str | None = "val"
     b = bundles.load(bundle_dir)
     spec = b.input
     ds = fer.load(data, split, size=(spec.height, spec.width), channels=spec.channels, labels=b.labels,
-                  progress=progress)
+                  progress=progress, interpolation=b.preprocessing.interpolation)
     if not ds.labelled:
         raise fer.DataError(f"{ds.source}: evaluate needs labelled images (DIR/<emotion>/*.png or the CSV); "
                             f"these have no class folders")
@@ -39,7 +39,7 @@ def evaluate(bundle_dir: Path | str, data: Path | str, split: str | None = "val"
     probs = np.concatenate([clf.predict(x[i:i + chunk]) for i in bar(starts, "evaluate", progress, unit="batch")])
     result = summarize(ds.y, probs, b.labels)
     result.update({"bundle": str(b.path), "data": ds.source, "split": split, "tta": "flip" if tta_flip else None,
-                   "quantization": b.quantization.mode})
+                   "quantization": b.quantization.mode, "interpolation": b.preprocessing.interpolation})
     log.info("evaluated %s on %d images from %s", b.path, len(ds), ds.source)
     return result
 
