@@ -91,14 +91,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_select_flags(p: argparse.ArgumentParser) -> None:
-    """``--select-split`` and ``--select-seed``, for ``train`` and ``converter.sweep`` alike."""
+SELECT_USE = ("and choose the epoch on it; val is measured once, at the end ({default}; 0: train on all of "
+              "train and choose on val, as before)")
+
+
+def add_select_flags(p: argparse.ArgumentParser, use: str = SELECT_USE) -> None:
+    """``--select-split`` and ``--select-seed``, for ``train``, ``evaluate`` and ``converter.sweep`` alike."""
     from converter.data import SELECT_FRACTION, SELECT_SEED
 
     p.add_argument("--select-split", type=float, default=SELECT_FRACTION, metavar="F",
-                   help=f"hold out this fraction of each class of train (chosen by a seeded hash of the file names) "
-                        f"and choose the epoch on it; val is measured once, at the end (default {SELECT_FRACTION:g}; "
-                        f"0: train on all of train and choose on val, as before)")
+                   help="the selection split: this fraction of each class of train, chosen by a seeded hash of the "
+                        "file names, " + use.format(default=f"default {SELECT_FRACTION:g}"))
     p.add_argument("--select-seed", type=int, default=SELECT_SEED, metavar="S",
                    help=f"seed of the selection split's hash, apart from --seed so runs share it (default {SELECT_SEED})")
 
@@ -229,9 +232,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
     p.add_argument("--data", type=Path, required=True, metavar="DATA",
                    help="a split folder (DIR/val with <emotion>/ folders), a folder with val/, or the CSV")
-    p.add_argument("--split", default="val", help="split of DATA: subfolder or CSV Usage (default val)")
+    p.add_argument("--split", default="val",
+                   help="split of DATA: subfolder or CSV Usage (default val); 'select': the selection split held "
+                        "out of DATA's train (--select-split, --select-seed), the faces to choose models on")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout (logs go to stderr)")
     p.add_argument("--plot", type=Path, metavar="PNG", help="write the confusion matrix as a PNG")
+    add_select_flags(p, "with --split select ({default})")
     p.add_argument("--tta", choices=["flip"], default=None, help="flip: average with the mirrored face")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="TFLite threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -245,7 +251,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from converter.evaluate import evaluate, report_text
 
     result = evaluate(args.bundle, args.data, split=args.split, threads=args.threads or os.cpu_count(),
-                      tta_flip=args.tta == "flip", progress=not args.no_progress)
+                      tta_flip=args.tta == "flip", progress=not args.no_progress,
+                      select=(args.select_split, args.select_seed))
     if args.plot:
         from converter import plots
 

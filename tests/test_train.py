@@ -75,6 +75,12 @@ def test_train_convert_evaluate(tmp_path, tiny_fer, capsys):
     result = json.loads(stdout)
     assert result["n"] == 140
     assert abs(result["accuracy"] - metrics["accuracy"]) < 0.25  # int8 tracks the float model
+    # The int8 bundle on the selection split the epoch was chosen on: a tenth of train, the same faces.
+    rc, stdout, err = run(capsys, "evaluate", bundle, "--data", tiny_fer, "--split", "select", "--json")
+    assert rc == 0, err
+    chosen = json.loads(stdout)
+    assert chosen["n"] == 70 and chosen["split"] == "select" and chosen["select_split"] == 0.1
+    assert abs(chosen["accuracy"] - metrics["select"]["accuracy"]) < 0.25
 
     # --mirror-average: one model that averages each face with its mirror image, same weights.
     mirrored = tmp_path / "mirrored"
