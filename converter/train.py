@@ -177,7 +177,8 @@ def _write_history(path: Path, epoch: int, logs: dict[str, Any]) -> None:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) and return the validation metrics of the best model."""
+    """Train (or resume) and return the chosen network's metrics: val (measured once, at the end) and,
+    with a selection split, its accuracy there (``"select"``)."""
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -192,10 +193,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     channels = archs.CHANNELS[cfg.arch]
     train_ds, select_ds, val_ds = _data(cfg, progress)
     choose_ds = select_ds if select_ds is not None else val_ds
-    labels, n = train_ds.labels, len(train_ds.labels)
+    n = len(train_ds.labels)
     log.info("Keras %s, %s backend; epochs chosen by %s", keras.__version__, keras.backend.backend(), cfg.monitor)
 
-    xv = val_ds.x.astype(np.float32) / 255.0
     xc = choose_ds.x.astype(np.float32) / 255.0
     keras.utils.set_random_seed(cfg.seed)
     steps = math.ceil(len(train_ds) / cfg.batch_size)
@@ -274,14 +274,21 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     epochs=cfg.epochs, initial_epoch=start_epoch, verbose=1 if progress else 2,
                     callbacks=[Keep(), keras.callbacks.EarlyStopping(cfg.monitor, patience=cfg.patience, mode="max")])
 
+    return _report(keras, cfg, net, val_ds, select_ds)
+
+
+def _report(keras: Any, cfg: TrainConfig, net: Any, val_ds: fer.Dataset, select_ds: fer.Dataset | None) -> dict[str, Any]:
+    """The chosen network's val figures (measured here, once) and its selection-split accuracy, in
+    ``metrics.json``, with the plots."""
+    out = Path(cfg.out)
     best_path = out / "model.keras"
     best_model = keras.saving.load_model(best_path) if best_path.exists() else net
-    probs = best_model.predict(xv, batch_size=256, verbose=0)
+    probs = best_model.predict(val_ds.x.astype(np.float32) / 255.0, batch_size=256, verbose=0)
     metrics = {"model": str(best_path), "data": str(val_ds.source), "split": "val", "arch": cfg.arch,
                "params": int(best_model.count_params()), "macs": archs.macs(best_model), "chosen_by": cfg.monitor,
-               **summarize(val_ds.y, probs, labels)}
+               **summarize(val_ds.y, probs, val_ds.labels)}
     if select_ds is not None:
-        chosen = best_model.predict(xc, batch_size=256, verbose=0).argmax(axis=1)
+        chosen = best_model.predict(select_ds.x.astype(np.float32) / 255.0, batch_size=256, verbose=0).argmax(axis=1)
         metrics["select"] = {"n": len(select_ds), "fraction": cfg.select_split, "seed": cfg.select_seed,
                              "accuracy": round(float((chosen == select_ds.y).mean()), 4)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
