@@ -29,8 +29,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     from converter.archs import ARCHS
 
     p = sub.add_parser("train", help="train a model on FER2013",
-                       description="Train an emotion model on FER2013 (train/ for training, val/ for "
-                                   "validation). Checkpoints every epoch; --resume continues a run. Runs on "
+                       description="Train an emotion model on FER2013: train/ for training, less a "
+                                   "selection split (--select-split) that the epoch is chosen on; val/ is "
+                                   "measured once, at the end. Checkpoints every epoch; --resume continues a run. Runs on "
                                    "TensorFlow's CPUs by default, or on a GPU with KERAS_BACKEND=jax (no "
                                    "TensorFlow needed there); the .keras files convert here either way.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,7 +55,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=["imagenet"], default=None,
                    help="vgg19: start from ImageNet weights already in Keras' cache (nothing is downloaded)")
     p.add_argument("--limit", type=int, default=0, help="train on at most this many images (quick runs)")
-    p.add_argument("--patience", type=int, default=12, help="early stopping patience in epochs (default 12)")
+    add_select_flags(p)
+    p.add_argument("--patience", type=int, default=12,
+                   help="early stopping patience in epochs, on the figure epochs are chosen by (default 12)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true",
@@ -73,14 +76,34 @@ def _train(args: argparse.Namespace) -> int:
                           weights=args.weights, limit=args.limit, patience=args.patience, resume=args.resume,
                           augment=not args.no_augment, optimizer=args.optimizer,
                           weight_decay=args.weight_decay, erase=args.erase,
-                          init=args.init, overwrite=args.overwrite)
+                          init=args.init, overwrite=args.overwrite, select_split=args.select_split,
+                          select_seed=args.select_seed)
     except ValueError as e:
         raise UsageError(f"train: {e}") from None
     metrics = train(cfg, progress=not args.quiet)
     print(confusion_text(metrics))
+    if "select" in metrics:
+        print(f"selection split accuracy {metrics['select']['accuracy']:.4f} ({metrics['select']['n']} train faces "
+              f"held out; the epoch was chosen by it)")
     print(f"val accuracy {metrics['accuracy']:.4f}  macro recall {metrics['macro_recall']:.4f}  "
-          f"macro F1 {metrics['macro_f1']:.4f}  -> {metrics['model']}")
+          f"macro F1 {metrics['macro_f1']:.4f}  -> {metrics['model']}  "
+          + ("(val measured once, at the end)" if "select" in metrics else "(epoch chosen on val: optimistic)"))
     return 0
+
+
+SELECT_USE = ("and choose the epoch on it; val is measured once, at the end ({default}; 0: train on all of "
+              "train and choose on val, as before)")
+
+
+def add_select_flags(p: argparse.ArgumentParser, use: str = SELECT_USE) -> None:
+    """``--select-split`` and ``--select-seed``, for ``train``, ``evaluate`` and ``converter.sweep`` alike."""
+    from converter.data import SELECT_FRACTION, SELECT_SEED
+
+    p.add_argument("--select-split", type=float, default=SELECT_FRACTION, metavar="F",
+                   help="the selection split: this fraction of each class of train, chosen by a seeded hash of the "
+                        "file names, " + use.format(default=f"default {SELECT_FRACTION:g}"))
+    p.add_argument("--select-seed", type=int, default=SELECT_SEED, metavar="S",
+                   help=f"seed of the selection split's hash, apart from --seed so runs share it (default {SELECT_SEED})")
 
 
 # -- convert ---------------------------------------------------------------------------------------
@@ -103,6 +126,7 @@ The bundle is written to a temporary sibling folder and renamed into place at th
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     from converter.verify import MAX_DROP, MIN_AGREEMENT
+    from edge.bundle import INTERPOLATIONS
 
     p = sub.add_parser("convert", help="convert a float model into a verified TFLite bundle",
                        description=CONVERT_DESCRIPTION, epilog=EPILOG,
@@ -140,6 +164,10 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                         "the same weights and size (about +1 point on FER2013 val for edgenet)")
     p.add_argument("--crop-margin", type=float, default=0.0, metavar="F",
                    help="fraction of the face box added on each side before resizing, recorded for the device (default 0)")
+    p.add_argument("--interpolation", default="area", choices=INTERPOLATIONS,
+                   help="how faces are resized to the input size, as in training, recorded for the device and "
+                        "evaluate: area (default; crops from camera frames) or linear (models trained on 48x48 "
+                        "faces upscaled bilinearly, such as fer's mini-Xception)")
     p.add_argument("--max-drop", type=float, default=MAX_DROP, metavar="POINTS",
                    help=f"labelled data: refuse when accuracy drops more than this many points (default {MAX_DROP:g})")
     p.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT, metavar="F",
@@ -161,7 +189,8 @@ def _convert(args: argparse.Namespace) -> int:
     req = ConvertRequest(
         model=args.model, out=args.out, weights=args.weights, mode=args.quantize, calibration=args.calibration,
         verify=args.verify, labels=args.labels or EMOTIONS, input_scale=args.input_scale, mean=args.mean,
-        std=args.std, crop_margin=args.crop_margin, color=args.color, calibration_size=args.calibration_size,
+        std=args.std, crop_margin=args.crop_margin, interpolation=args.interpolation, color=args.color,
+        calibration_size=args.calibration_size,
         verify_size=args.verify_size, calibration_split=args.calibration_split, verify_split=args.verify_split,
         max_drop=args.max_drop, min_agreement=args.min_agreement, force=args.force, overwrite=args.overwrite,
         threads=args.threads, seed=args.seed, name=args.name, mirror_average=args.mirror_average)
@@ -203,9 +232,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
     p.add_argument("--data", type=Path, required=True, metavar="DATA",
                    help="a split folder (DIR/val with <emotion>/ folders), a folder with val/, or the CSV")
-    p.add_argument("--split", default="val", help="split of DATA: subfolder or CSV Usage (default val)")
+    p.add_argument("--split", default="val",
+                   help="split of DATA: subfolder or CSV Usage (default val); 'select': the selection split held "
+                        "out of DATA's train (--select-split, --select-seed), the faces to choose models on")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout (logs go to stderr)")
     p.add_argument("--plot", type=Path, metavar="PNG", help="write the confusion matrix as a PNG")
+    add_select_flags(p, "with --split select ({default})")
     p.add_argument("--tta", choices=["flip"], default=None, help="flip: average with the mirrored face")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N", help="TFLite threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -219,7 +251,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from converter.evaluate import evaluate, report_text
 
     result = evaluate(args.bundle, args.data, split=args.split, threads=args.threads or os.cpu_count(),
-                      tta_flip=args.tta == "flip", progress=not args.no_progress)
+                      tta_flip=args.tta == "flip", progress=not args.no_progress,
+                      select=(args.select_split, args.select_seed))
     if args.plot:
         from converter import plots
 

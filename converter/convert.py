@@ -29,7 +29,7 @@ from converter.progress import bar
 from converter.quantize import read_quantization, to_tflite
 from converter.verify import MAX_DROP, MIN_AGREEMENT, Figures, check_probabilities, compare, refusal
 from edge import bundle as bundles
-from edge.bundle import Bundle, InputSpec, Preprocessing
+from edge.bundle import INTERPOLATIONS, Bundle, InputSpec, Preprocessing
 from edge.types import EMOTIONS
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class ConvertRequest:
     mean: tuple[float, ...] = ()  # pixel units, with input_scale mean_std
     std: tuple[float, ...] = ()
     crop_margin: float = 0.0
+    interpolation: str = "area"  # how faces were resized in training: area (camera crops) or linear
     color: str = "rgb"  # for 3-channel models: rgb or bgr
     calibration_size: int = 300
     verify_size: int = 1000
@@ -103,7 +104,8 @@ def convert(req: ConvertRequest, progress: bool = True) -> ConvertResult:
 
     # One DATA serves both when only one is given: its train split calibrates and its val split verifies
     # (a single split, or a CSV without Usage, is shared, with the verification images held apart).
-    size, kw = (height, width), dict(channels=channels, labels=labels, progress=progress)
+    size, kw = (height, width), dict(channels=channels, labels=labels, progress=progress,
+                                     interpolation=pre.interpolation)
     ver_ds = _load(req.verify or req.calibration, req.verify_split, "verify", size, **kw)
     cal_ds, cal_n = ver_ds, 0
     if req.mode == "int8":
@@ -232,13 +234,15 @@ def _preprocessing(req: ConvertRequest, channels: int) -> Preprocessing:
         mean, std = _per_channel(req.mean, "--mean", channels), _per_channel(req.std, "--std", channels)
         if min(std) <= 0:
             raise UsageError(f"--std must be positive, got {','.join(map(str, std))}")
-        pre = Preprocessing("mean_std", mean, std, req.crop_margin)
+        pre = Preprocessing("mean_std", mean, std, req.crop_margin, req.interpolation)
     else:
         if req.mean or req.std:
             raise UsageError(f"--mean/--std go with --input-scale mean_std, not {req.input_scale}")
-        pre = Preprocessing.named(req.input_scale, channels, req.crop_margin)
+        pre = Preprocessing.named(req.input_scale, channels, req.crop_margin, req.interpolation)
     if not 0.0 <= req.crop_margin <= 1.0:
         raise UsageError(f"--crop-margin must be in [0, 1], got {req.crop_margin}")
+    if req.interpolation not in INTERPOLATIONS:
+        raise UsageError(f"--interpolation {req.interpolation!r}: use one of {', '.join(INTERPOLATIONS)}")
     return pre
 
 
@@ -306,7 +310,8 @@ def summary_table(res: ConvertResult) -> str:
          + f"  [{src.get('format')}, sha256 {str(src.get('sha256'))[:12]}…]"),
         ("labels", ", ".join(b.labels)),
         ("input", f"{b.input.height}x{b.input.width}x{b.input.channels} {b.input.color}, "
-                  f"preprocessing {pre.mode} (mean {list(pre.mean)}, std {list(pre.std)})"),
+                  f"preprocessing {pre.mode} (mean {list(pre.mean)}, std {list(pre.std)}), "
+                  f"resized {pre.interpolation}"),
         ("quantization", f"{q.mode}: input {io('input')}, output {io('output')}"),
         ("calibration", f"{res.calibration_n} images" if res.calibration_n else "none (not needed)"),
         ("verification", f"{f.n} images held apart" + ("" if f.float_accuracy is not None else ", unlabelled")),

@@ -9,7 +9,17 @@ Two forms are read:
 
 Images are decoded once into uint8 arrays (N x H x W x C) and cached as ``.npz`` under
 ``$MOODPLAYER_CACHE`` (default ``~/.cache/moodplayer``), keyed by the files' names, sizes and times.
-Labels are matched by name, never by position.
+Labels are matched by name, never by position. Each item keeps a stable name (``Dataset.names``): its
+path relative to the split folder (``happy/Training_123.jpg``), or ``<Usage>:<line>`` in the CSV.
+
+Images are resized to the model's input size with ``cv2.INTER_AREA`` (crops from camera frames), or with
+the interpolation a bundle names (``edge.bundle.INTERPOLATIONS``: ``area`` or ``linear``).
+
+**The selection split** (``selection_split``): a fixed, stratified part of *train* held out to choose
+epochs and runs on, so that val is looked at once, at the end. Within each class, the
+``round(fraction * n)`` items whose ``sha1(f"{seed}:{name}")`` is smallest form it (at least one, never
+the whole class): the same files on every machine and in every run with the same seed, whatever the
+decoding order, the run's ``--seed`` or ``--limit``.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ class Dataset:
     y: np.ndarray  # int64, N; index into labels, -1 when unlabelled
     labels: tuple[str, ...]
     source: str
+    names: np.ndarray | None = None  # str, N: each item's stable name (see the module docstring)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -54,7 +65,8 @@ class Dataset:
         return bool(len(self.y)) and bool((self.y >= 0).all())
 
     def subset(self, index: np.ndarray | slice) -> "Dataset":
-        return Dataset(self.x[index], self.y[index], self.labels, self.source)
+        names = None if self.names is None else self.names[index]
+        return Dataset(self.x[index], self.y[index], self.labels, self.source, names)
 
     def counts(self) -> dict[str, int]:
         return {label: int((self.y == i).sum()) for i, label in enumerate(self.labels)}
@@ -65,8 +77,10 @@ def cache_dir() -> Path:
 
 
 def load(path: Path | str, split: str | None = None, *, size: tuple[int, int] = (48, 48), channels: int = 1,
-         labels: Sequence[str] | None = None, cache: bool = True, progress: bool = True) -> Dataset:
-    """Load a data set as uint8 arrays of ``size`` (height, width) with ``channels`` (1 gray, 3 RGB).
+         labels: Sequence[str] | None = None, cache: bool = True, progress: bool = True,
+         interpolation: str = "area") -> Dataset:
+    """Load a data set as uint8 arrays of ``size`` (height, width) with ``channels`` (1 gray, 3 RGB),
+    resized with ``interpolation`` (``area`` or ``linear``, as a bundle's preprocessing names it).
 
     ``labels`` (a model's output order) maps each class folder or CSV code to that index by name; a class
     with no such label is an error. Without ``labels`` the order is ``edge.types.EMOTIONS`` when the
@@ -78,14 +92,31 @@ def load(path: Path | str, split: str | None = None, *, size: tuple[int, int] = 
     if p.is_file():
         if p.suffix.lower() != ".csv":
             raise DataError(f"data {p} is a file but not a .csv: pass a FER2013 CSV or an image folder")
-        return _load_csv(p, split, size, channels, labels, cache, progress)
+        return _load_csv(p, split, Shape(size, channels, _flag(interpolation)), labels, cache, progress)
     if split and (p / split).is_dir():
         p = p / split
     elif split is None and not _class_dirs(p) and not _images(p):
         found = [d.name for d in sorted(p.iterdir()) if d.is_dir()]
         raise DataError(f"{p} holds no images nor class folders (it has {found or 'nothing'}); "
                         f"pass a split folder such as {p}/val, or split='val'")
-    return _load_folder(p, size, channels, labels, cache, progress)
+    return _load_folder(p, Shape(size, channels, _flag(interpolation)), labels, cache, progress)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What every image becomes: ``size`` (height, width), ``channels``, resized with the cv2 flag ``resize``."""
+
+    size: tuple[int, int]
+    channels: int
+    resize: int
+
+
+def _flag(interpolation: str) -> int:
+    from edge.classify import RESIZE
+
+    if interpolation not in RESIZE:
+        raise DataError(f"interpolation {interpolation!r}: use one of {', '.join(RESIZE)}")
+    return RESIZE[interpolation]
 
 
 def _class_dirs(p: Path) -> list[Path]:
@@ -106,7 +137,7 @@ def _label_order(found: Sequence[str], labels: Sequence[str] | None, where: Path
     return tuple(labels)
 
 
-def _load_folder(p: Path, size, channels, labels, cache, progress) -> Dataset:
+def _load_folder(p: Path, shape: Shape, labels, cache, progress) -> Dataset:
     dirs = _class_dirs(p)
     if dirs:
         order = _label_order([d.name for d in dirs], labels, p)
@@ -116,12 +147,13 @@ def _load_folder(p: Path, size, channels, labels, cache, progress) -> Dataset:
         files = [(f, -1) for f in _images(p)]
     if not files:
         raise DataError(f"{p} has no images ({', '.join(sorted(IMAGE_EXTS))}) in it or in its class folders")
-    key = hashlib.sha256(repr((str(p.resolve()), size, channels, order,
+    size, channels = shape.size, shape.channels
+    key = hashlib.sha256(repr((str(p.resolve()), size, channels, order, shape.resize,
                                [(f.name, f.stat().st_size, f.stat().st_mtime_ns, y) for f, y in files])).encode())
     cached = _cache_path(key.hexdigest()) if cache else None
-    if cached and cached.exists():
-        with np.load(cached) as z:
-            return Dataset(z["x"], z["y"], order, str(p))
+    hit = _cached(cached, order, str(p))
+    if hit is not None:
+        return hit
     x = np.empty((len(files), size[0], size[1], channels), np.uint8)
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     bad = []
@@ -130,28 +162,29 @@ def _load_folder(p: Path, size, channels, labels, cache, progress) -> Dataset:
         if img is None:
             bad.append(i)
             continue
-        x[i] = _fit(img, size, channels)
+        x[i] = _fit(img, shape)
     keep = np.setdiff1d(np.arange(len(files)), bad)
     if bad:
         log.warning("skipped %d unreadable image(s) in %s, e.g. %s", len(bad), p, files[bad[0]][0])
     if not len(keep):
         raise DataError(f"{p}: none of its {len(files)} images could be read")
-    ds = Dataset(x[keep], np.array([y for _, y in files], np.int64)[keep], order, str(p))
+    names = np.array([f.relative_to(p).as_posix() for f, _ in files])[keep]
+    ds = Dataset(x[keep], np.array([y for _, y in files], np.int64)[keep], order, str(p), names)
     _save(cached, ds)
     return ds
 
 
-def _load_csv(p: Path, split, size, channels, labels, cache, progress) -> Dataset:
+def _load_csv(p: Path, split, shape: Shape, labels, cache, progress) -> Dataset:
     usage = CSV_SPLITS.get(split, split) if split else None
     st = p.stat()
-    key = hashlib.sha256(repr((str(p.resolve()), st.st_size, st.st_mtime_ns, usage, size, channels,
-                               tuple(labels or ()))).encode())
+    key = hashlib.sha256(repr((str(p.resolve()), st.st_size, st.st_mtime_ns, usage, shape.size, shape.channels,
+                               shape.resize, tuple(labels or ()))).encode())
     cached = _cache_path(key.hexdigest()) if cache else None
     order = _label_order(list(CSV_LABELS), labels, p)
-    if cached and cached.exists():
-        with np.load(cached) as z:
-            return Dataset(z["x"], z["y"], order, str(p))
-    xs, ys = [], []
+    hit = _cached(cached, order, str(p))
+    if hit is not None:
+        return hit
+    xs, ys, names = [], [], []
     with open(p, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"emotion", "pixels"} <= set(reader.fieldnames):
@@ -168,26 +201,38 @@ def _load_csv(p: Path, split, size, channels, labels, cache, progress) -> Datase
             except (ValueError, IndexError):
                 raise DataError(f"{p}, line {n}: bad row (emotion {row.get('emotion')!r}, "
                                 f"{len(row.get('pixels') or '')} chars of pixels)") from None
-            xs.append(_fit(img if channels == 1 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), size, channels))
+            xs.append(_fit(img if shape.channels == 1 else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), shape))
             ys.append(order.index(label))
+            names.append(f"{row.get('Usage', '')}:{n}")
     if not xs:
         raise DataError(f"{p}: no rows" + (f" with Usage={usage}" if usage else ""))
-    ds = Dataset(np.stack(xs), np.array(ys, np.int64), order, str(p))
+    ds = Dataset(np.stack(xs), np.array(ys, np.int64), order, str(p), np.array(names))
     _save(cached, ds)
     return ds
 
 
-def _fit(img: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+def _fit(img: np.ndarray, shape: Shape) -> np.ndarray:
     """Resize to (height, width); BGR from OpenCV becomes RGB for 3-channel models."""
+    size = shape.size
     if img.shape[:2] != size:
-        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    if channels == 3:
+        img = cv2.resize(img, (size[1], size[0]), interpolation=shape.resize)
+    if shape.channels == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return img.reshape(size[0], size[1], channels)
+    return img.reshape(size[0], size[1], shape.channels)
 
 
 def _cache_path(digest: str) -> Path:
     return cache_dir() / "data" / f"{digest[:24]}.npz"
+
+
+def _cached(path: Path | None, order: tuple[str, ...], source: str) -> Dataset | None:
+    """The cached arrays, or None (no cache, or one from before items had names: decoded again)."""
+    if path is None or not path.exists():
+        return None
+    with np.load(path) as z:
+        if "names" not in z:
+            return None
+        return Dataset(z["x"], z["y"], order, source, z["names"])
 
 
 def _save(path: Path | None, ds: Dataset) -> None:
@@ -196,7 +241,7 @@ def _save(path: Path | None, ds: Dataset) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x=ds.x, y=ds.y)
+        np.savez(tmp, x=ds.x, y=ds.y, names=ds.names)
         tmp.replace(path)
     except OSError as e:  # a read-only home is no reason to fail
         log.debug("not caching %s: %s", path, e)
@@ -218,3 +263,29 @@ def sample(ds: Dataset, n: int, seed: int = 0, exclude: np.ndarray | None = None
     pool = np.arange(len(ds)) if exclude is None else np.setdiff1d(np.arange(len(ds)), exclude)
     idx = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
     return ds.subset(idx), idx
+
+
+#: The selection split's default share of train, and the seed of its hash.
+SELECT_FRACTION = 0.1
+SELECT_SEED = 0
+
+
+def selection_split(ds: Dataset, fraction: float = SELECT_FRACTION,
+                    seed: int = SELECT_SEED) -> tuple[Dataset, Dataset]:
+    """``(rest, selection)``: ``fraction`` of each class of ``ds`` held out by a seeded hash of the item
+    names (see the module docstring); ``rest`` is everything else, in ``ds``'s order."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"selection split {fraction}: a fraction of train between 0 and 1 (e.g. 0.1)")
+    if ds.names is None or not ds.labelled:
+        raise DataError(f"{ds.source}: a selection split needs labelled images with names (image folders or the CSV)")
+    chosen = []
+    for k in range(len(ds.labels)):
+        members = np.flatnonzero(ds.y == k)
+        take = min(len(members) - 1, max(1, int(round(fraction * len(members)))))
+        if take <= 0:
+            continue
+        rank = sorted(members, key=lambda i: hashlib.sha1(f"{seed}:{ds.names[i]}".encode()).digest())
+        chosen.extend(rank[:take])
+    mask = np.zeros(len(ds), bool)
+    mask[np.asarray(chosen, np.int64)] = True
+    return ds.subset(np.flatnonzero(~mask)), ds.subset(np.flatnonzero(mask))

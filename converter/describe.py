@@ -89,7 +89,8 @@ def describe_text(info: dict[str, Any]) -> str:
             f"name          {meta.get('name')}",
             f"labels        {', '.join(meta['labels'])}",
             f"input         {i['height']}x{i['width']}x{i['channels']} {i['color']}",
-            f"preprocessing {pre['mode']} (mean {pre['mean']}, std {pre['std']}, crop margin {pre['crop_margin']})",
+            f"preprocessing {pre['mode']} (mean {pre['mean']}, std {pre['std']}, crop margin {pre['crop_margin']}, "
+            f"resized {pre.get('interpolation', 'area')})",
             f"quantization  {q['mode']}",
             *([f"mirror average yes: each face is averaged with its mirror image inside the model (two passes)"]
               if meta.get("mirror_average") else []),

@@ -17,14 +17,14 @@ def _plt():
 
 
 def curves(history_csv: Path | str, out: Path | str) -> Path:
-    """Loss and accuracy per epoch, train and validation, from Keras' CSVLogger file."""
+    """Loss and accuracy per epoch: train, and the selection split or val (whichever the run measured)."""
     with open(history_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [int(r["epoch"]) + 1 for r in rows]
     for ax, key in zip(axes, ("loss", "accuracy")):
-        for prefix, style in (("", "-"), ("val_", "--")):
+        for prefix, style in (("", "-"), ("val_", "--"), ("select_", ":")):
             if rows and prefix + key in rows[0]:
                 ax.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix or "train_") + key)
         ax.set_xlabel("epoch")

@@ -9,7 +9,12 @@ same contention; each run then gets as many epochs as fit the rest of the budget
 schedule ends on time. The probe reads optimistic (its last epoch still overlaps other runs' start-up:
 1.4 s an epoch against 3.0 s in the runs, five side by side on an H200), so epochs are planned at 1.5
 times the probed time. Runs still going at the deadline are stopped (their best model so far stays).
-``OUT/sweep.json`` records each run's exact command, epochs and best validation accuracy.
+
+Every run holds out the same selection split of train (``--select-split``, default 0.1, and
+``--select-seed``: ``converter.data.selection_split``), chooses its epoch on it, and the sweep chooses
+its run on it too; val is looked at once, for the chosen run, at the end. ``--select-split 0`` chooses
+on val, as sweeps before issue 16 did. ``OUT/sweep.json`` records each run's exact command, epochs, the
+figure it was chosen by (``chosen_by``) and its best value, the chosen run and that run's val accuracy.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+from converter.data import SELECT_FRACTION, SELECT_SEED
 from converter.errors import UsageError
 
 log = logging.getLogger("converter.sweep")
@@ -42,7 +48,8 @@ class Run:
     epochs: int = 0
     seconds_per_epoch: float = 0.0
     startup_s: float = 0.0
-    best_val_accuracy: float | None = None
+    chosen_by: str = ""  # select_accuracy (the selection split) or val_accuracy (--select-split 0)
+    best_accuracy: float | None = None  # the best epoch's figure of chosen_by
     finished: bool = False
     command: str = ""
 
@@ -52,12 +59,33 @@ def parse_config(text: str) -> Run:
     name = name.strip()
     if not sep or not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"configuration {text!r}: write it as 'NAME: --flag value ...' (NAME in letters, digits, - _)")
-    return Run(name, shlex.split(flags))
+    args = shlex.split(flags)
+    wide = [a for a in args if a.split("=", 1)[0] in SWEEP_WIDE]
+    if wide:
+        raise ValueError(f"configuration {name!r} sets {', '.join(wide)}: the selection split is the sweep's, "
+                         f"the same for every run; pass it to the sweep itself")
+    return Run(name, args)
 
 
-def _train_cmd(data: str, out: Path, epochs: int, flags: list[str]) -> list[str]:
+#: Train flags that the sweep sets for every run alike, so that runs are compared on the same faces.
+SWEEP_WIDE = ("--select-split", "--select-seed")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selection split every run of a sweep shares (``fraction`` 0: runs and epochs chosen on val)."""
+
+    fraction: float = SELECT_FRACTION
+    seed: int = SELECT_SEED
+
+    @property
+    def flags(self) -> list[str]:
+        return ["--select-split", f"{self.fraction:g}", "--select-seed", str(self.seed)]
+
+
+def _train_cmd(data: str, out: Path, epochs: int, flags: list[str], select: Selection) -> list[str]:
     return [sys.executable, "-m", "converter", "train", "--data", data, "--out", str(out), "--epochs", str(epochs),
-            "--patience", "100000", "--quiet", *flags]
+            "--patience", "100000", "--quiet", *select.flags, *flags]
 
 
 def _run_all(cmds: dict[str, list[str]], logs: Path, deadline: float) -> dict[str, int | None]:
@@ -80,7 +108,8 @@ def _run_all(cmds: dict[str, list[str]], logs: Path, deadline: float) -> dict[st
     return {name: p.returncode for name, p in procs.items()}
 
 
-def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: int = 400) -> list[Run]:
+def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: int = 400,
+          select: Selection = Selection()) -> list[Run]:
     if (out / "sweep.json").exists() or (out / "probe").exists():
         raise UsageError(f"{out} already holds a sweep: pass another --out")
     if budget_s <= 0:
@@ -94,7 +123,7 @@ def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: in
     fer.load(data, "val", progress=False)
 
     t0 = time.time()
-    probe = {r.name: _train_cmd(data, out / "probe" / r.name, PROBE_EPOCHS, r.flags) for r in runs}
+    probe = {r.name: _train_cmd(data, out / "probe" / r.name, PROBE_EPOCHS, r.flags, select) for r in runs}
     codes = _run_all(probe, out / "logs", deadline)
     probe_wall = time.time() - t0
     for r in runs:
@@ -108,7 +137,7 @@ def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: in
     cmds = {}
     for r in runs:
         r.epochs = max(1, min(max_epochs, math.floor((left - r.startup_s - 20) / (SAFETY * r.seconds_per_epoch))))
-        cmds[r.name] = _train_cmd(data, out / r.name, r.epochs, r.flags)
+        cmds[r.name] = _train_cmd(data, out / r.name, r.epochs, r.flags, select)
         r.command = shlex.join(["python", *(a for a in cmds[r.name][1:] if a != "--quiet")])
         log.info("%s: %.1f s an epoch side by side, startup %.0f s: %d epochs", r.name, r.seconds_per_epoch,
                  r.startup_s, r.epochs)
@@ -118,13 +147,28 @@ def sweep(data: str, out: Path, runs: list[Run], budget_s: float, max_epochs: in
         state_file = out / r.name / "state.json"
         if state_file.exists():
             state = json.loads(state_file.read_text())
-            r.best_val_accuracy = float(state["best_val_accuracy"])
+            r.chosen_by = state.get("chosen_by", "val_accuracy")
+            r.best_accuracy = float(state[f"best_{r.chosen_by}"])
             r.finished = codes[r.name] == 0 and int(state["epoch"]) >= r.epochs
-    (out / "sweep.json").write_text(json.dumps({"budget_s": budget_s, "runs": [asdict(x) for x in runs]}, indent=2))
-    for r in sorted(runs, key=lambda x: -(x.best_val_accuracy or 0)):
-        log.info("%-12s best val %s  %s  %s", r.name, r.best_val_accuracy, "finished" if r.finished else "STOPPED",
-                 r.command)
+    ranked = sorted(runs, key=lambda x: -(x.best_accuracy or 0))
+    record = {"budget_s": budget_s, "select_split": select.fraction, "select_seed": select.seed,
+              "chosen": ranked[0].name if ranked[0].best_accuracy is not None else None,
+              **_chosen_val(out, ranked[0]), "runs": [asdict(x) for x in runs]}
+    (out / "sweep.json").write_text(json.dumps(record, indent=2))
+    for r in ranked:
+        log.info("%-12s best %s %s  %s  %s", r.name, r.chosen_by or "-", r.best_accuracy,
+                 "finished" if r.finished else "STOPPED", r.command)
+    log.info("chosen: %s by %s; its val accuracy (%s): %s", record["chosen"], ranked[0].chosen_by,
+             "measured once, at the end" if select.fraction else "the figure it was chosen on", record["chosen_val_accuracy"])
     return runs
+
+
+def _chosen_val(out: Path, run: Run) -> dict[str, float | None]:
+    """The chosen run's val accuracy, from its metrics.json (absent when the deadline stopped it:
+    ``python -m converter evaluate`` its converted model.keras once instead)."""
+    metrics = out / run.name / "metrics.json"
+    value = json.loads(metrics.read_text()).get("accuracy") if metrics.exists() else None
+    return {"chosen_val_accuracy": value}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="sweep folder: one run folder per configuration")
     p.add_argument("--budget", required=True, type=float, help="wall-clock seconds for the whole sweep")
     p.add_argument("--max-epochs", type=int, default=400)
+    from converter.cli import add_select_flags
+
+    add_select_flags(p)
     p.add_argument("configs", nargs="+", metavar="'NAME: FLAGS'", help="a configuration: a name and train flags")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -147,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from converter.data import DataError
 
     try:
-        sweep(args.data, args.out, runs, args.budget, args.max_epochs)
+        if not 0.0 <= args.select_split < 1.0:
+            raise UsageError(f"--select-split {args.select_split}: a fraction of train from 0 (off) to below 1")
+        sweep(args.data, args.out, runs, args.budget, args.max_epochs, Selection(args.select_split, args.select_seed))
     except (UsageError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

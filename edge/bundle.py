@@ -10,7 +10,8 @@
       "name": "default",
       "labels": ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"],
       "input": {"height": 48, "width": 48, "channels": 1, "color": "gray"},
-      "preprocessing": {"mode": "0_1", "mean": [0.0], "std": [255.0], "crop_margin": 0.0},
+      "preprocessing": {"mode": "0_1", "mean": [0.0], "std": [255.0], "crop_margin": 0.0,
+                        "interpolation": "area"},
       "quantization": {"mode": "int8", "input_dtype": "int8", "input_scale": 0.0039,
                        "input_zero_point": -128, "output_dtype": "int8", "output_scale": 0.0039,
                        "output_zero_point": -128},
@@ -22,7 +23,10 @@
 
 Preprocessing maps a pixel ``p`` (0..255, gray or RGB in the model's channel order) to the model's
 float input ``x = (p - mean[c]) / std[c]``; ``mode`` names the common cases (``0_1``: mean 0, std 255;
-``-1_1``: mean 127.5, std 127.5; ``mean_std``: explicit values).
+``-1_1``: mean 127.5, std 127.5; ``mean_std``: explicit values). ``interpolation`` is how a face is
+resized to the input size, as the model was trained: ``area`` (crops from camera frames, shrunk; the
+default, and what a bundle without the key means) or ``linear`` (bilinear, for models trained on 48x48
+faces upscaled bilinearly, such as fer's mini-Xception).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ META_FILE = "model.json"
 SCALES: dict[str, tuple[float, float]] = {"0_1": (0.0, 255.0), "-1_1": (127.5, 127.5)}
 QUANT_MODES = ("int8", "float16", "dynamic", "none")
 COLORS = ("gray", "rgb", "bgr")
+#: Resize interpolations a bundle may name (``edge.classify.RESIZE`` maps them to OpenCV's flags).
+INTERPOLATIONS = ("area", "linear")
 
 
 class BundleError(ValueError):
@@ -65,14 +71,16 @@ class Preprocessing:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     crop_margin: float = 0.0  # fraction of the face box added on each side before resizing
+    interpolation: str = "area"  # resize to the input size: one of INTERPOLATIONS
 
     @classmethod
-    def named(cls, mode: str, channels: int = 1, crop_margin: float = 0.0) -> "Preprocessing":
+    def named(cls, mode: str, channels: int = 1, crop_margin: float = 0.0,
+              interpolation: str = "area") -> "Preprocessing":
         """``0_1`` or ``-1_1`` for ``channels`` channels."""
         if mode not in SCALES:
             raise BundleError(f"unknown input scale {mode!r}: use one of {', '.join(SCALES)} or mean_std")
         mean, std = SCALES[mode]
-        return cls(mode, (mean,) * channels, (std,) * channels, crop_margin)
+        return cls(mode, (mean,) * channels, (std,) * channels, crop_margin, interpolation)
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels (..., C) -> the model's float32 input."""
@@ -273,6 +281,7 @@ def _preprocessing(need: _Need, pre: Mapping[str, Any], channels: int) -> Prepro
     mean = need(pre, "mean", list, "preprocessing.")
     std = need(pre, "std", list, "preprocessing.")
     margin = pre.get("crop_margin", 0.0)
+    interpolation = pre.get("interpolation", "area")
     for key, values in (("mean", mean), ("std", std)):
         if len(values) != channels or not all(_is_number(v) for v in values):
             raise BundleError(f"{where}: 'preprocessing.{key}' must be {channels} number(s), got {values!r}")
@@ -282,7 +291,11 @@ def _preprocessing(need: _Need, pre: Mapping[str, Any], channels: int) -> Prepro
         raise BundleError(f"{where}: 'preprocessing.crop_margin' must be a number in [0, 1], got {margin!r}")
     if mode in SCALES and (tuple(mean), tuple(std)) != ((SCALES[mode][0],) * channels, (SCALES[mode][1],) * channels):
         raise BundleError(f"{where}: 'preprocessing.mode' {mode!r} contradicts its mean/std {mean}/{std}")
-    return Preprocessing(mode, tuple(float(v) for v in mean), tuple(float(v) for v in std), float(margin))
+    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
+        raise BundleError(f"{where}: 'preprocessing.interpolation' must be one of {', '.join(INTERPOLATIONS)}, "
+                          f"got {interpolation!r}")
+    return Preprocessing(mode, tuple(float(v) for v in mean), tuple(float(v) for v in std), float(margin),
+                         interpolation)
 
 
 def _quantization(need: _Need, q: Mapping[str, Any]) -> Quantization:

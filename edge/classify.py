@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 
 _DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
+#: A bundle's ``preprocessing.interpolation`` -> OpenCV's resize flag (``converter.data`` uses it too).
+RESIZE = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 
 
 class Classifier:
@@ -95,7 +97,7 @@ class Classifier:
             patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
         elif color == "rgb":
             patch = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
-        patch = cv2.resize(patch, self._size, interpolation=cv2.INTER_AREA)
+        patch = cv2.resize(patch, self._size, interpolation=RESIZE[self.bundle.preprocessing.interpolation])
         return patch.reshape(self.bundle.input.height, self.bundle.input.width, self.bundle.input.channels)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:

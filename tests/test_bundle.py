@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge import bundle as bundles
-from edge.bundle import (COLORS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
+from edge.bundle import (COLORS, INTERPOLATIONS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
                          parse)
 from edge.classify import DEFAULT_MODEL, Classifier
 from edge.interpreter import InterpreterError
@@ -44,7 +44,7 @@ VALID: dict[str, Any] = {
 KNOWN_KEYS = {"format", "format_version", "name", "labels", "input", "preprocessing", "quantization", "source",
               "converter_version", "verification",
               *(f"input.{k}" for k in ("height", "width", "channels", "color")),
-              *(f"preprocessing.{k}" for k in ("mode", "mean", "std", "crop_margin")),
+              *(f"preprocessing.{k}" for k in ("mode", "mean", "std", "crop_margin", "interpolation")),
               "quantization.mode",
               *(f"quantization.{side}_{k}" for side in ("input", "output") for k in ("dtype", "scale", "zero_point"))}
 PATHS = [(k,) for k in VALID] + [(k, sub) for k in ("input", "preprocessing", "quantization") for sub in VALID[k]]
@@ -138,12 +138,13 @@ def valid_bundles(draw) -> Bundle:
     numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
     margin = draw(st.floats(0.0, 1.0))
     mode = draw(st.sampled_from([*SCALES, "mean_std"]))
+    interpolation = draw(st.sampled_from(INTERPOLATIONS))
     if mode in SCALES:
-        pre = Preprocessing.named(mode, channels, margin)
+        pre = Preprocessing.named(mode, channels, margin, interpolation)
     else:
         mean = tuple(draw(numbers) for _ in range(channels))
         std = tuple(draw(st.floats(min_value=1e-6, max_value=1e6)) for _ in range(channels))
-        pre = Preprocessing(mode, mean, std, margin)
+        pre = Preprocessing(mode, mean, std, margin, interpolation)
     qmode = draw(st.sampled_from(QUANT_MODES))
     q: dict[str, Any] = {"mode": qmode}
     for side in ("input", "output"):
@@ -333,3 +334,56 @@ def test_corrupt_tflite_bytes_never_crash_the_interpreter():
 @pytest.mark.slow
 def test_corrupt_tflite_bytes_never_crash_the_interpreter_long():
     _fuzz(seed=12, n=5000, timeout=1800)
+
+
+# -- preprocessing.interpolation: the crop is resized as the model was trained -----------------------------
+
+def _default_with(tmp_path: Path, interpolation: str | None) -> Path:
+    """A copy of the shipped bundle whose model.json names ``interpolation`` (None: no such key)."""
+    folder = tmp_path / f"b-{interpolation}"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["preprocessing"].pop("interpolation", None)
+    if interpolation is not None:
+        meta["preprocessing"]["interpolation"] = interpolation
+    (folder / "model.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.parametrize("interpolation, flag", [("area", "INTER_AREA"), ("linear", "INTER_LINEAR"),
+                                                 (None, "INTER_AREA")])
+def test_the_crop_is_resized_as_the_bundle_says(tmp_path, interpolation, flag):
+    import cv2
+    import numpy as np
+
+    from edge.types import Face
+
+    b = bundles.load(_default_with(tmp_path, interpolation))
+    assert b.preprocessing.interpolation == (interpolation or "area")  # no key: area, as bundles always were
+    image = cv2.imread(str(Path(__file__).resolve().parent.parent / "docs" / "web.png"), cv2.IMREAD_COLOR)
+    assert image is not None and min(image.shape[:2]) > 300
+    face = Face((40, 60, 211, 197), track_id=1)  # shrunk about 4.4 times: the two interpolations differ
+    patch = cv2.cvtColor(image[60:257, 40:251], cv2.COLOR_BGR2GRAY)
+    want = {name: cv2.resize(patch, (48, 48), interpolation=getattr(cv2, name)) for name in ("INTER_AREA", "INTER_LINEAR")}
+    assert np.abs(want["INTER_AREA"].astype(int) - want["INTER_LINEAR"]).max() > 20
+    crop = Classifier(b, threads=1).crop(image, face)
+    assert np.array_equal(crop[..., 0], want[flag])
+    assert parse(json.loads(json.dumps(b.to_json())), path=b.path) == b
+
+
+def test_an_unknown_interpolation_is_refused_by_name(tmp_path):
+    for value in ("cubic", "AREA", 1, None):
+        data = copy.deepcopy(VALID)
+        data["preprocessing"]["interpolation"] = value
+        with pytest.raises(BundleError, match=r"'preprocessing\.interpolation' must be one of area, linear"):
+            parse(data)
+    with pytest.raises(BundleError, match="preprocessing.interpolation"):
+        bundles.load(_default_with(tmp_path, "bicubic"))
+
+
+def test_every_interpolation_has_a_resize_flag():
+    from edge.classify import RESIZE
+
+    assert set(RESIZE) == set(INTERPOLATIONS)
+    assert "interpolation" not in json.loads((DEFAULT_MODEL / "model.json").read_text())["preprocessing"]
+    assert bundles.load(DEFAULT_MODEL).preprocessing.interpolation == "area"

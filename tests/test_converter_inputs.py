@@ -247,3 +247,48 @@ def test_inspect_and_evaluate_bad_bundles(gray, capsys, tmp_path):
     (tmp_path / "half" / "model.tflite").write_bytes(b"\0" * 64)
     rc, _, err = run(capsys, "evaluate", tmp_path / "half", "--data", gray.fer)
     assert rc == 2 and "model.json" in err
+
+
+def test_interpolation_is_recorded_and_evaluate_follows_it(gray, capsys, tmp_path):
+    """--interpolation linear is written to the bundle, shown by inspect, and evaluate resizes faces of
+    another size with it (as the device's crop does); without the flag a bundle says area."""
+    from converter import data as fer
+    from converter.metrics import summarize
+
+    out = tmp_path / "linear"
+    rc, stdout, err = run(capsys, "convert", gray.files["keras"], "--out", out, "--quantize", "float16",
+                          "--interpolation", "linear", "--verify", gray.fer, "--no-progress")
+    assert rc == 0, err
+    assert "resized linear" in stdout
+    b = bundles.load(out)
+    assert b.preprocessing.interpolation == "linear"
+    assert json.loads((out / "model.json").read_text())["preprocessing"]["interpolation"] == "linear"
+    rc, stdout, _ = run(capsys, "inspect", out)
+    assert rc == 0 and "resized linear" in stdout
+
+    # Faces at 100x100 with a fine checkerboard on top: shrunk by area it averages out, bilinearly it aliases.
+    big = np.stack([cv2.resize(f[..., 0], (100, 100), interpolation=cv2.INTER_NEAREST) for f in gray.x]).astype(int)
+    checks = np.where((np.indices((100, 100)).sum(axis=0) % 2) == 0, 60, -60)
+    big = np.clip(big + checks, 0, 255).astype(np.uint8)
+    data = write_folders(tmp_path / "big", big, gray.y)
+    rc, stdout, err = run(capsys, "evaluate", out, "--data", data, "--json", "--no-progress")
+    assert rc == 0, err
+    result = json.loads(stdout)
+    assert result["interpolation"] == "linear"
+    clf = Classifier(b, threads=2)
+    figures = {how: summarize(ds.y, clf.predict(ds.x), b.labels)
+               for how in ("area", "linear") for ds in [fer.load(data, size=(48, 48), interpolation=how, progress=False)]}
+    assert figures["area"]["confusion"] != figures["linear"]["confusion"]  # the test can tell them apart
+    assert result["confusion"] == figures["linear"]["confusion"]
+
+    plain = tmp_path / "plain"
+    rc, _, err = run(capsys, "convert", gray.files["keras"], "--out", plain, "--quantize", "float16",
+                     "--verify", gray.fer, "--no-progress")
+    assert rc == 0, err
+    assert bundles.load(plain).preprocessing.interpolation == "area"
+    rc, stdout, _ = run(capsys, "evaluate", plain, "--data", data, "--json", "--no-progress")
+    assert json.loads(stdout)["confusion"] == figures["area"]["confusion"]
+    from converter.convert import ConvertRequest, UsageError, _preprocessing
+
+    with pytest.raises(UsageError, match="--interpolation 'cubic'"):  # the CLI's choices refuse it before
+        _preprocessing(ConvertRequest(model=gray.files["keras"], out=tmp_path / "x", interpolation="cubic"), 1)
