@@ -570,7 +570,7 @@ def _fresh_accuracy(b: Any, opts: Options) -> dict[str, Any]:
 
     assert opts.fer is not None
     ds = fer.load(opts.fer, "val", size=(b.input.height, b.input.width), channels=b.input.channels, labels=b.labels,
-                  progress=False)
+                  progress=False, interpolation=b.preprocessing.interpolation)
     total = len(ds)
     if opts.eval_images and opts.eval_images < len(ds):
         ds = fer.sample(ds, opts.eval_images, seed=0)[0]
