@@ -21,11 +21,13 @@ import math
 from typing import Any, Sequence
 
 from edge.events import _plain
+from edge.music.config import STRATEGIES
 
 QUERIES = ("status", "history", "subscribe")
 COMMANDS = ("like", "skip", "pause", "resume", "mood", "strategy", "volume")
 OPS = QUERIES + COMMANDS
-STRATEGIES = ("match", "uplift")
+#: Event types kept for ``history`` (today's moods and songs, and what steered them).
+HISTORY_TYPES = ("mood", "song", "override", "like", "skip")
 MAX_LINE = 64 * 1024  # bytes in one request line
 MAX_MINUTES = 24 * 60  # the longest override
 DEFAULT_MINUTES = 30.0

@@ -15,13 +15,12 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from edge.mood import CIRCUMPLEX
+from edge.circumplex import CIRCUMPLEX
+from edge.control.protocol import HISTORY_TYPES
 from edge.types import UNCERTAIN, Mood
 
 log = logging.getLogger(__name__)
 
-#: Event types kept for ``history`` (today's moods and songs, and what steered them).
-HISTORY_TYPES = ("mood", "song", "override", "like", "skip")
 #: Where the room's mood comes from.
 SOURCES = ("camera", "override", "uncertain")
 

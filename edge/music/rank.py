@@ -58,7 +58,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from edge.mood import CIRCUMPLEX
+from edge.circumplex import CIRCUMPLEX
 from edge.music import features as feats
 from edge.music import feedback as fb
 from edge.music.library import Song

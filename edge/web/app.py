@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.control.client import ControlUnavailable
-from edge.mood import CIRCUMPLEX
+from edge.circumplex import CIRCUMPLEX
 from edge.web.auth import COOKIE, Limiter, TokenStore, same_origin
 from edge.web.hub import Hub
 

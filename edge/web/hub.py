@@ -8,7 +8,7 @@ import logging
 from typing import Any, Callable
 
 from edge.control.client import ControlClient, ControlUnavailable
-from edge.control.steer import HISTORY_TYPES
+from edge.control.protocol import HISTORY_TYPES
 
 log = logging.getLogger(__name__)
 
