@@ -97,11 +97,19 @@ def test_non_finite_numbers_are_refused(key, value):
         configs.load(None, {key: value})
 
 
-def test_the_config_loads_without_numpy_opencv_or_pygame() -> None:
-    """--print-config, the installer's check and the companion read the config: none of them needs the
-    camera side's heavy imports (every section's dataclass lives in a light module)."""
-    probe = ("import sys, edge.config as c; c.load(None, {'detect.every': 2}); print(c.to_toml(c.load())[:1]); "
-             "print('HEAVY', sorted(m for m in ('cv2', 'numpy', 'pygame') if m in sys.modules))")
+LIGHT = {
+    # --print-config, the installer's check and the companion read the config: every section's
+    # dataclass lives in a light module.
+    "config": "import edge.config as c; c.to_toml(c.load(None, {'detect.every': 2}))",
+    # The companion handles no frames; on a small Pi it runs beside the camera process.
+    "companion": "import edge.cli, edge.web.cli, edge.web.app, edge.web.mqtt, edge.web.hub, edge.web.install",
+}
+
+
+@pytest.mark.parametrize("who", sorted(LIGHT))
+def test_the_config_and_the_companion_load_none_of_the_camera_side(who: str) -> None:
+    probe = (f"import sys; {LIGHT[who]}; "
+             "print('HEAVY', sorted(m for m in ('cv2', 'numpy', 'pygame', 'edge.loop') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
