@@ -242,6 +242,16 @@ class _Plan:
     warnings: list[str] = dataclasses.field(default_factory=list)
     bad_config: str = ""  # the kept config does not load: why
 
+    def add_unit(self, project: Path, name: str, render: Callable[[str], str], users_name: str, users: str) -> str:
+        """Plan ``name`` (the checkout's ``systemd/<name>`` through ``render``) and its sysusers file
+        ``etc/sysusers.d/<users_name>``; returns the sysusers path for ``systemd-sysusers``."""
+        template = project / "systemd" / name
+        if not template.is_file():
+            raise ValueError(f"no {template}: run the installer from a moodplayer checkout (pip install -e .)")
+        self.files.append((Path("etc/systemd/system") / name, render(template.read_text()), 0o644))
+        self.files.append((Path("etc/sysusers.d") / users_name, users, 0o644))
+        return f"/etc/sysusers.d/{users_name}"
+
 
 def _install_parser() -> argparse.ArgumentParser:
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
@@ -294,12 +304,8 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
     if cfg_file.is_file() and "include-system-site-packages = true" not in cfg_file.read_text():
         plan.warnings.append(f"{venv} was made without --system-site-packages: picamera2 (from apt) will not be "
                              "found; only USB cameras will work")
-    template_path = project / "systemd" / UNIT_NAME
-    if not template_path.is_file():
-        raise ValueError(f"no {template_path}: run the installer from a moodplayer checkout (pip install -e .)")
-    unit = render_unit(template_path.read_text(), str(python), user, project)
-    plan.files.append((Path("etc/systemd/system") / UNIT_NAME, unit, 0o644))
-    plan.files.append((Path("etc/sysusers.d/moodplayer.conf"), sysusers_text(user), 0o644))
+    users = plan.add_unit(project, UNIT_NAME, lambda t: render_unit(t, str(python), user, project), "moodplayer.conf",
+                          sysusers_text(user))
     config = Path(CONFIG_PATH.lstrip("/"))
     if (root / config).exists():
         plan.kept.append(config)
@@ -309,7 +315,7 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
                                "away and install again for a fresh one")
     else:
         plan.files.append((config, default_config_text(project), 0o644))
-    plan.commands = [["systemd-sysusers", "/etc/sysusers.d/moodplayer.conf"], ["systemctl", "daemon-reload"],
+    plan.commands = [["systemd-sysusers", users], ["systemctl", "daemon-reload"],
                      ["systemctl", "enable", UNIT_NAME]]
     if start:  # restart, not start: a reinstall over a running service picks up the new unit and code
         plan.commands.append(["systemctl", "restart", UNIT_NAME])

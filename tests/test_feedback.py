@@ -231,13 +231,20 @@ def test_write_access_decides_by_the_folders_owner(tmp_path: Path) -> None:
     assert write_access(tmp_path / "not-yet", 1000, cmd) == fb.Access("self")  # whoever runs first makes it
 
 
+def song_and_state(tmp: str) -> tuple[Path, Path, Path]:
+    """In a folder other users may enter (a tmp_path is not): a songs folder with one happy song, and an
+    empty state folder. Returns (songs, state, the song)."""
+    os.chmod(tmp, 0o755)
+    songs, state = Path(tmp) / "songs", Path(tmp) / "state"
+    song = write_song(songs / "happy" / "a.wav", "bright", seconds=1.0)
+    state.mkdir()
+    return songs, state, song
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="acting as the folder's owner needs root")
 def test_a_like_as_root_is_written_as_the_state_folders_owner() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o755)
-        songs, state = Path(tmp) / "songs", Path(tmp) / "state"
-        song = write_song(songs / "happy" / "a.wav", "bright", seconds=1.0)
-        state.mkdir()
+        songs, state, song = song_and_state(tmp)
         os.chown(state, NOBODY, NOBODY)
         proc = subprocess.run([sys.executable, "-m", "edge", "songs", "like", str(song), "--songs", str(songs),
                                "--state-dir", str(state)], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -251,10 +258,7 @@ def test_a_like_as_root_is_written_as_the_state_folders_owner() -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root to switch to it")
 def test_a_like_from_another_user_is_refused_with_the_command_to_use() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o755)
-        songs, state = Path(tmp) / "songs", Path(tmp) / "state"
-        song = write_song(songs / "happy" / "a.wav", "bright", seconds=1.0)
-        state.mkdir()  # owned by root, as if by the service's user
+        songs, state, song = song_and_state(tmp)  # the state folder owned by root, as if by the service's user
         # Imported as root first: this machine's Python install may be readable by root only.
         script = ("import os, sys, locale, pwd, shlex, tomllib\nfrom edge.music.cli import main\n"
                   "import edge.config, edge.music.recommend\n"

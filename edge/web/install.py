@@ -41,13 +41,9 @@ def render_web_unit(template: str, python: str, camera_group: str, project: Path
 def add_web(plan: Any, python: Path, project: Path, camera_group: str, start: bool = True) -> None:
     """Add the companion's unit, its sysusers file and their commands to the installer's ``plan``
     (``files``: (path under root, text, mode); ``commands``: argv lists)."""
-    template = project / "systemd" / WEB_UNIT
-    if not template.is_file():
-        raise ValueError(f"no {template}: run the installer from a moodplayer checkout")
-    unit = render_web_unit(template.read_text(), str(python), camera_group, project)
-    plan.files.append((Path("etc/systemd/system") / WEB_UNIT, unit, 0o644))
-    plan.files.append((Path("etc/sysusers.d/moodplayer-web.conf"), web_sysusers_text(camera_group), 0o644))
-    plan.commands.insert(1, ["systemd-sysusers", "/etc/sysusers.d/moodplayer-web.conf"])
+    users = plan.add_unit(project, WEB_UNIT, lambda t: render_web_unit(t, str(python), camera_group, project),
+                          "moodplayer-web.conf", web_sysusers_text(camera_group))
+    plan.commands.insert(1, ["systemd-sysusers", users])
     plan.commands.append(["systemctl", "enable", WEB_UNIT])
     if start:
         plan.commands.append(["systemctl", "restart", WEB_UNIT])
