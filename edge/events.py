@@ -57,7 +57,8 @@ class EventLog:
         self.max_bytes, self.keep = max_bytes, keep
         self.path: Path | None = None
         self._stream: IO[str] | None = None
-        self._file: _AppendFile | None = None
+        self._file: _AppendFile | None = None  # None between a failed reopen and the next write
+        self._closed = False
         self.dropped = 0  # events lost to write errors since the last one that got through
         if target == "-":
             self._stream = sys.stdout
@@ -76,7 +77,7 @@ class EventLog:
     @property
     def enabled(self) -> bool:
         """False for the no-op sink (and after ``close()``)."""
-        return self._stream is not None or self._file is not None
+        return not self._closed and (self._stream is not None or self.path is not None)
 
     def write(self, type: str, t: float, **fields: Any) -> None:
         """Write one event: ``{"t": t, "time": now, "type": type, **fields}``. Never raises for I/O."""
@@ -89,17 +90,20 @@ class EventLog:
         except ValueError:  # NaN or infinity somewhere: JSON has no such thing, write null
             line = json.dumps(_finite(json.loads(json.dumps(event, default=_plain))), ensure_ascii=False)
         data = line + "\n"
+        raw = data.encode("utf-8")
         with self._lock:
+            if self._closed:
+                return
             try:
-                if self._file is not None:
-                    if self.max_bytes and self._file.size and self._file.size + len(data) > self.max_bytes:
+                if self.path is not None:
+                    if self._file is None:  # a reopen after rotating failed: try again now
+                        self._file = _AppendFile(self.path)
+                    if self.max_bytes and self._file.size and self._file.size + len(raw) > self.max_bytes:
                         self._rotate()
-                    self._file.append(data.encode("utf-8"))
+                    self._file.append(raw)
                 elif self._stream is not None:
                     self._stream.write(data)
                     self._stream.flush()
-                else:
-                    return
             except OSError as e:
                 self._failed(e)
                 return
@@ -109,17 +113,16 @@ class EventLog:
 
     def _rotate(self) -> None:
         assert self._file is not None and self.path is not None
-        self._file.close()
-        try:
-            for i in range(self.keep, 0, -1):
-                older = self.path.with_name(f"{self.path.name}.{i}")
-                newer = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
-                if newer.exists():
-                    os.replace(newer, older)
-            if self.keep == 0:
-                self.path.unlink(missing_ok=True)
-        finally:
-            self._file = _AppendFile(self.path)
+        file, self._file = self._file, None  # never left holding a closed descriptor
+        file.close()
+        for i in range(self.keep, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            newer = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
+            if newer.exists():
+                os.replace(newer, older)
+        if self.keep == 0:
+            self.path.unlink(missing_ok=True)
+        self._file = _AppendFile(self.path)
 
     def _failed(self, e: OSError) -> None:
         if not self.dropped:
@@ -135,6 +138,7 @@ class EventLog:
         with self._lock:
             stream, self._stream = self._stream, None
             file, self._file = self._file, None
+            self._closed = True
         if file is not None:
             file.close()
         if stream is not None:

@@ -155,3 +155,34 @@ def test_two_threads_write_whole_lines(tmp_path: Path) -> None:
     for name in ("player", "camera"):
         assert [e["i"] for e in events if e["who"] == name] == list(range(n))
     assert all(e["t"] == round(e["i"] / 7, 3) for e in events)
+
+
+def test_a_failed_reopen_after_rotating_drops_one_event_and_never_writes_elsewhere(tmp_path: Path, monkeypatch) -> None:
+    """Rotating closes the file, renames, opens a new one: if that open fails (no inode left), the event is
+    dropped, no closed descriptor is kept (its number may belong to another file by then), and the next
+    write opens the file again."""
+    from edge import events as events_module
+
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path, max_bytes=200, keep=1, now=lambda: NOON)
+    log.write("mood", 0, i=0, pad="x" * 100)
+    real = events_module._AppendFile
+    fail = {"left": 1}
+
+    def flaky(p):
+        if fail["left"]:
+            fail["left"] -= 1
+            raise OSError(28, "No space left on device")
+        return real(p)
+
+    monkeypatch.setattr(events_module, "_AppendFile", flaky)
+    log.write("mood", 1, i=1, pad="x" * 100)  # rotates; the new file can't be made
+    assert log.dropped == 1
+    other = tmp_path / "other.txt"
+    with open(other, "w") as f:  # likely takes the freed descriptor number
+        f.write("mine\n")
+        f.flush()
+        log.write("mood", 2, i=2)
+        log.close()
+    assert other.read_text() == "mine\n"
+    assert [e["i"] for e in lines(path)] == [2] and [e["i"] for e in lines(tmp_path / "events.jsonl.1")] == [0]
