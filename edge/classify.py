@@ -38,12 +38,8 @@ class Classifier:
             tta_flip = False
         self.tta_flip = tta_flip
         self._interp = interpreter if interpreter is not None else load_interpreter(bundle.model_path, threads)
-        try:  # a damaged file can allocate, then fail here (a tensor name that is not UTF-8, no tensors)
-            self._in = self._interp.get_input_details()[0]
-            self._out = self._interp.get_output_details()[0]
-        except (ValueError, RuntimeError, IndexError) as e:
-            raise InterpreterError(f"{bundle.model_path} can't be read ({type(e).__name__}: {e}): the model file is "
-                                   "damaged; convert it again or use models/default") from None
+        self._in = self._interp.get_input_details()[0]  # load_interpreter checked these can be read
+        self._out = self._interp.get_output_details()[0]
         self._check_against_model()
         sig = self._in.get("shape_signature", self._in["shape"])
         self._resizable = int(sig[0]) == -1

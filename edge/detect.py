@@ -177,7 +177,7 @@ class FaceFinder:
 
     After each ``find``: ``state`` is the gate's state (``idle``, ``active``, ``still``), ``detected``
     whether the cascade ran, ``searched`` the share of the frame it searched (0 when it did not run),
-    ``detections`` how many times it has run, and ``reread`` whether the faces' expressions should be
+    and ``reread`` whether the faces' expressions should be
     read (classified) on this frame: when the tracks changed, or ``cfg.reread`` seconds after the last
     read; in between the previous reading holds (the mood filter's smoothing is
     timed by frame time, so reading at 5 Hz instead of 15 changes its answer by a frame or two).
@@ -194,7 +194,7 @@ class FaceFinder:
         self._gate = Gate(self.cfg.every, self.cfg.heartbeat, self.cfg.still_every, self.cfg.settle)
         self._calls = 0
         self._faces: list[Face] = []
-        self.state, self.detected, self.searched, self.detections = ACTIVE, False, 0.0, 0
+        self.state, self.detected, self.searched = ACTIVE, False, 0.0
         self.reread = True
         self._read: tuple[float, list[int]] | None = None  # frame time and track ids of the last read
         self._whole: float | None = None  # frame time of the last whole-frame search
@@ -250,7 +250,6 @@ class FaceFinder:
             tracks = self._tracker.update(self.detect(frame.image, regions))
             self._lost = bool(before - {f.track_id for f in tracks})
             self._faces = tracks[:cfg.max_faces]
-            self.detections += 1
         self._calls += 1
         self._mark_reread(frame.t)
         return list(self._faces)

@@ -39,7 +39,10 @@ def load_interpreter(model_path: Path | str, threads: int | None = None) -> Any:
     try:
         interpreter = cls(model_path=str(model_path), num_threads=threads)
         interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        raise InterpreterError(f"{package} cannot load {model_path}: {e}") from None
+        # A damaged file can allocate, then fail here (a tensor name that is not UTF-8, no tensors).
+        interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    except (ValueError, RuntimeError, IndexError) as e:
+        raise InterpreterError(f"{package} cannot load {model_path} ({type(e).__name__}: {e}): the model file is "
+                               "damaged or not a TFLite model; convert it again or use models/default") from None
     log.debug("loaded %s with %s (%s threads)", model_path, package, threads)
     return interpreter

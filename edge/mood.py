@@ -57,13 +57,14 @@ log = logging.getLogger(__name__)
 _EPS = 1e-9  # slack for float time comparisons (frame times like 0.1 * i)
 
 
-def valence_arousal(probs: Sequence[float] | np.ndarray, labels: Sequence[str]) -> tuple[float, float]:
+def valence_arousal(probs: Sequence[float] | np.ndarray, labels: Sequence[str],
+                    points: np.ndarray | None = None) -> tuple[float, float]:
     """Probability-weighted circumplex position of ``probs`` (in ``labels`` order); (0, 0) if they
     are all zero. Probabilities are normalised first, so a one-hot vector gives its label's point."""
     p = np.asarray(probs, np.float64).reshape(-1)
     if len(p) != len(labels):
         raise ValueError(f"{len(p)} probabilities for {len(labels)} labels")
-    points = _points(labels)
+    points = _points(labels) if points is None else points  # ``_points(labels)``, if the caller keeps it
     total = float(p.sum())
     if total <= 0:
         return 0.0, 0.0
@@ -123,7 +124,7 @@ class MoodFilter:
             raise ValueError(f"labels must be at least two distinct names, got {self.labels}")
         if UNCERTAIN in self.labels:
             raise ValueError(f"'{UNCERTAIN}' is reserved and cannot be a label")
-        _points(self.labels)  # every label must be on the circumplex: a ValueError now, not at the first face
+        self._points = _points(self.labels)  # every label on the circumplex: a ValueError now, not at a face
         self._index = {label: i for i, label in enumerate(self.labels)}
         self._orders: dict[tuple[str, ...], np.ndarray] = {}  # other label orders -> index into them
         self.reset()
@@ -266,7 +267,7 @@ class MoodFilter:
             return Mood(self._label, m.confidence, self._since, 0, m.valence, m.arousal, m.probs)
         top = int(np.argmax(room))
         conf = room[self._index[self._label]] if self._label != UNCERTAIN else room[top]
-        v, a = valence_arousal(room, self.labels)
+        v, a = valence_arousal(room, self.labels, self._points)
         probs = {label: round(float(p), 4) for label, p in zip(self.labels, room)}
         return Mood(self._label, round(float(conf), 4), self._since, len(self._tracks),
                     round(float(v), 4), round(float(a), 4), probs)

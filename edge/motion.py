@@ -81,7 +81,7 @@ class MotionDetector:
             self._full = (width, height)
             small_w = min(self.width, width)
             self._small = (small_w, max(1, int(round(height * small_w / width))))
-            self._background = None
+            self.reset()  # the background and the last mask are of the old size
         small = cv2.resize(image, self._small, interpolation=cv2.INTER_NEAREST)
         if small.ndim == 3:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)

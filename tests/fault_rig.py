@@ -87,10 +87,13 @@ def faults(world: Camera, stop: threading.Event) -> None:
             world.plugged.clear()
         elif word == "camera on":
             world.plugged.set()
-        elif word.startswith("disk full"):
+        elif word.startswith("disk full ") and word.split()[-1].isdigit():
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(word.split()[-1]), hard))
         elif word == "disk free":
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        else:  # a typo in a test must not pass for a fault injected
+            print(f"RIG unknown fault {word!r}", flush=True)
+            continue
         print(f"RIG {word}", flush=True)
     stop.set()  # stdin closed: the test is done with us
 

@@ -170,7 +170,8 @@ def test_music_config_names_the_bad_key() -> None:
 
 @pytest.mark.parametrize("key, value", [("fade_ms", 3_000_000_000), ("fade_ms", -1), ("volume", -0.1),
                                         ("idle_after", 1e9), ("mpd_port", 0), ("output", "alsa"),
-                                        ("transition", "crossfade"), ("strategy", "cheer")])
+                                        ("transition", "crossfade"), ("strategy", "cheer"),
+                                        ("fallback", "nuetral")])
 def test_every_music_setting_is_bounded(key: str, value: object) -> None:
     """A value that would kill the player later (fade_ms overflowed SDL's int) stops start-up naming it."""
     with pytest.raises(configs.ConfigError, match=f"music.{key}"):

@@ -41,7 +41,7 @@ def parse(line: bytes | str, labels: Sequence[str]) -> dict[str, Any]:
     """The request on ``line``, checked and normalised (``mood`` gets ``minutes``); ``BadRequest`` if not."""
     try:
         request = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: absurd nesting
         raise BadRequest(f"not JSON ({e}); send one object a line, e.g. {{\"op\": \"status\"}}") from None
     if not isinstance(request, dict):
         raise BadRequest('a request is a JSON object, e.g. {"op": "status"}')

@@ -21,8 +21,6 @@ from edge.types import UNCERTAIN, Mood
 
 log = logging.getLogger(__name__)
 
-#: Where the room's mood comes from.
-SOURCES = ("camera", "override", "uncertain")
 
 Listener = Callable[[dict[str, Any]], None]
 Emit = Callable[..., None]  # emit(type, t, **fields): the loop's (tapped) event log

@@ -307,8 +307,10 @@ class Analyser:
     def trouble(self, path: Path, why: str = "") -> str:
         """``path`` would not play (``why``, if known): ``check`` it and leave it out for a while
         ("missing", "unreadable", or "ok": the trouble was elsewhere) or until it changes ("bad").
-        Returns the verdict."""
+        Returns the verdict; a path that is not one of the library's songs is left alone ("unknown")."""
         path = Path(path)
+        if path not in self._states:
+            return "unknown"
         verdict, detail = check(path)
         with self._lock:
             if verdict == "bad":

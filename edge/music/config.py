@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.circumplex import CIRCUMPLEX
+
 IDLE_MODES = ("keep", "fade")  # nobody seen: keep playing, or fade to quiet
 TRANSITIONS = ("fade", "cut")  # a mood change: fade out then in, or switch at once
 STRATEGIES = ("match", "uplift")  # the recommender: match the room's mood, or lift sad/angry/fear
@@ -53,7 +55,10 @@ class MusicConfig:
             value = getattr(self, key)
             if value not in options:
                 raise ValueError(f"music.{key} must be one of {', '.join(options)}, got {value!r}")
-        for key in ("songs", "state_dir", "audio_device", "mpd_host", "mpd_music_dir", "fallback"):
+        if self.fallback not in ("", *CIRCUMPLEX):  # a typo here would leave moods without songs silent
+            raise ValueError(f"music.fallback must be a mood ({', '.join(CIRCUMPLEX)}) or \"\" (quiet), "
+                             f"got {self.fallback!r}")
+        for key in ("songs", "state_dir", "audio_device", "mpd_host", "mpd_music_dir"):
             value = getattr(self, key)
             if len(value) > MAX_PATH_CHARS or "\0" in value:
                 raise ValueError(f"music.{key} must be a path or name without NUL, at most {MAX_PATH_CHARS} "

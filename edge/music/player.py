@@ -133,8 +133,9 @@ class Chooser:
         return followed
 
     def discard(self, path: Path) -> None:
-        with self.lock:
-            self.picker.discard(path)
+        """On the player thread. Not under ``lock``: the picker checks the file (a stick that hangs can
+        take seconds), and the camera loop's ``request`` must never wait for that."""
+        self.picker.discard(path)
 
     def _pick(self, mood: str) -> Path | None:
         path = self.picker.next(mood, point=self.point)

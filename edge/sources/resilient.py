@@ -52,11 +52,12 @@ class Resilient(Source):
     def __init__(self, factory: Callable[[], Source], first: Source | None = None, *,
                  stop: threading.Event | None = None, on_state: OnState | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None,
-                 give_up_s: float | None = GIVE_UP_S, name: str = "") -> None:
+                 give_up_s: float | None = GIVE_UP_S, lost: tuple[str, str] | None = None) -> None:
+        """``lost`` = (name, why): start in an outage instead of opening (see ``waiting``)."""
         super().__init__(realtime=False)
         self._factory = factory
-        self._inner: Source | None = first if first is not None or name else factory()
-        self.name = self._inner.name if self._inner is not None else name
+        self._inner: Source | None = first if first is not None or lost else factory()
+        self.name = self._inner.name if self._inner is not None else lost[0]
         self.fps = self._inner.fps if self._inner is not None else None
         self.give_up_s = give_up_s
         self._stop = stop
@@ -75,14 +76,14 @@ class Resilient(Source):
         self._tries = 0
         self._why = ""
         self.outages = 0  # how many times the camera was lost
+        if lost is not None:
+            self._lose(lost[1])
 
     @classmethod
     def waiting(cls, factory: Callable[[], Source], name: str, why: str, **kwargs) -> Resilient:
         """A camera that did not open at start (``why``): an outage from the first read, retried as any
         other (pass ``give_up_s=None`` to wait for it forever)."""
-        source = cls(factory, name=name, **kwargs)
-        source._lose(why)
-        return source
+        return cls(factory, lost=(name, why), **kwargs)
 
     @property
     def inner(self) -> Source | None:

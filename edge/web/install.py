@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.service import CONFIG_PATH, CONTROL_SOCKET, set_unit_keys
+from edge.web.auth import DEFAULT_STATE  # the unit's StateDirectory=moodplayer-web
 
 WEB_UNIT = "moodplayer-web.service"
 WEB_USER = "moodplayer-web"
-WEB_STATE = "/var/lib/moodplayer-web"
 
 
 def web_sysusers_text(camera_group: str, user: str = WEB_USER) -> str:
@@ -21,7 +21,7 @@ def web_sysusers_text(camera_group: str, user: str = WEB_USER) -> str:
         "# moodplayer's companion user (python -m edge web), made by systemd-sysusers.",
         "# In the camera user's group for /run/moodplayer/control.sock; in no device group (video, audio, render).",
         f"g {camera_group} -",
-        f'u {user} - "moodplayer companion" {WEB_STATE} -',
+        f'u {user} - "moodplayer companion" {DEFAULT_STATE} -',
         f"m {user} {camera_group}",
     ]) + "\n"
 
