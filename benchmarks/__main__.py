@@ -53,40 +53,27 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
-def render(head: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool = False) -> str:
-    cells = [[str(c) for c in row] for row in rows]
-    if markdown:
-        rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"
-        return "\n".join(["| " + " | ".join(head) + " |", rule, *("| " + " | ".join(row) + " |" for row in cells)])
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, cells)])
-
-
 def stage_table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
     head = ["bundle", "threads", "frame", *[suite.STAGE_TITLES[s] for s in suite.STAGES], "total ms", "p90 ms",
             "faces/frame"]
     body = [[r["bundle"], r["threads"], r["resolution"], *[_fmt(r[s]["ms"], 2) for s in suite.STAGES],
              _fmt(r["total"]["ms"], 2), _fmt(r["total"]["p90_ms"], 2), _fmt(r["faces_per_frame"], 2)]
             for r in rows]
-    return render(head, body, markdown)
+    return suite.render(head, body, markdown)
 
 
 def e2e_table(e2e: dict[str, Any], markdown: bool = False) -> str:
     head = ["pipeline (640x480 video, %d threads)" % e2e["threads"], "FPS", "vs seed", "first frame s", "peak RSS MB"]
     body = [[r["pipeline"], _fmt(r["fps"], 1), f"{r['vs_seed']:.2f}x" if r["vs_seed"] else "-",
              _fmt(r["first_frame_s"], 2), _fmt(r["peak_rss_mb"], 0)] for r in e2e["rows"]]
-    return render(head, body, markdown)
+    return suite.render(head, body, markdown)
 
 
 def startup_table(s: dict[str, Any], markdown: bool = False) -> str:
     head = ["python -m edge (defaults, music on)", "first frame s", "peak RSS MB", "imports TensorFlow"]
     body = [["default bundle, songs/, 640x480 video", _fmt(s["first_frame_s"], 2), _fmt(s["peak_rss_mb"], 0),
              ("YES: " + ", ".join(s["forbidden_imported"])) if s["forbidden_imported"] else "no"]]
-    return render(head, body, markdown)
+    return suite.render(head, body, markdown)
 
 
 def bundle_table(rows: list[dict[str, Any]], threads_all: int, markdown: bool = False) -> str:
@@ -106,7 +93,7 @@ def bundle_table(rows: list[dict[str, Any]], threads_all: int, markdown: bool = 
         lat = [r["latency_1t"], r.get(f"latency_{threads_all}t", r["latency_1t"])]
         body.append([r["bundle"], r["quantization"], _fmt(r["tflite_mb"], 2), verified, fresh_text,
                      *[f"{x['median_ms']:.2f} / {x['min_ms']:.2f}" for x in lat]])
-    return render(head, body, markdown)
+    return suite.render(head, body, markdown)
 
 
 def report(result: dict[str, Any], markdown: bool = False) -> str:

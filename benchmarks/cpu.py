@@ -153,7 +153,6 @@ def _row(name: str, r: dict[str, list[Any]]) -> dict[str, Any]:
 
 
 def table(cpu: dict[str, Any], markdown: bool = False) -> str:
-    from benchmarks.__main__ import render
 
     head = ["scene (640x480, 15 fps)", "decode floor ms", "edge ms (paced)", "seed-style ms", "edge above floor",
             "seed-style above floor", "ratio", "runs (edge ms)", "unpaced FPS edge / seed", "FPS ratio"]
@@ -166,10 +165,10 @@ def table(cpu: dict[str, Any], markdown: bool = False) -> str:
         body += [[f"  one face, {title}", f"{still['floor_ms']:.2f}", f"{statistics.median(v):.2f}", "",
                   f"{statistics.median(v) - still['floor_ms']:.2f}", "", "", " / ".join(f"{x:.2f}" for x in v), "", ""]
                  for title, v in cpu["variants"].items()]
-    return render(head, body, markdown)
+    return suite.render(head, body, markdown)
 
 
-def plot_timeline(path: Path, come_go: dict[str, Any], scene: scenes.Scene | None = None) -> None:
+def plot_timeline(path: Path, come_go: dict[str, Any]) -> None:
     """Per-frame CPU and the detector's activity over the come-and-go clip."""
     import matplotlib
 

@@ -71,6 +71,13 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
     return rows
 
 
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{item!r} is not KEY=VALUE, e.g. detect.gate=false")
+    return key, value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cpu_probe", description=__doc__.split("\n\n")[0])
     p.add_argument("video")
@@ -79,10 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--unpaced", action="store_true", help="as fast as it goes (default: paced at the video's fps)")
     p.add_argument("--music", action="store_true", help="music on (SDL_AUDIODRIVER decides where it goes)")
     p.add_argument("--profile", type=Path, help="cProfile the run; the top functions by own time go here")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. detect.gate=false")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", type=_key_value,
+                   help="config overrides, e.g. detect.gate=false")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = dict(args.set)
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()

@@ -202,6 +202,20 @@ def make_clips(opts: Options) -> dict[str, Any]:
 
 # -- 1. per-stage latency --------------------------------------------------------------------------------
 
+def render(head: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool = False) -> str:
+    """A table: aligned text, or markdown (``markdown``)."""
+    cells = [[str(c) for c in row] for row in rows]
+    if markdown:
+        rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"
+        return "\n".join(["| " + " | ".join(head) + " |", rule, *("| " + " | ".join(row) + " |" for row in cells)])
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, cells)])
+
+
 STAGES = ("read", "detect", "crop_prep", "invoke", "smooth", "draw")
 STAGE_TITLES = {"read": "read", "detect": "downscale+detect", "crop_prep": "crop+preprocess", "invoke": "invoke",
                 "smooth": "smooth", "draw": "draw"}
