@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from edge.logonce import once
 from edge.music import features as feats
 from edge.music.library import Library
 from edge.music.rank import SongState, refit
@@ -218,13 +219,13 @@ class Trouble:
         old, now = self.later.get(path), self._clock()
         wait = RETRY_FIRST_S if old is None or now > old.until + old.wait else min(RETRY_MAX_S, 2 * old.wait)
         self.later[path] = _Later(why, now + wait, wait)
-        once(self.warned, f"later:{path.parent}", "can't use %s now: %s; trying it (and others in %s) again "
+        once(log, self.warned, f"later:{path.parent}", "can't use %s now: %s; trying it (and others in %s) again "
              "after %.0f s, then less often", path, why, path.parent, wait)
 
     def mark_bad(self, path: Path, why: str) -> None:
         self.later.pop(path, None)
         self.bad[path] = file_key(path)
-        once(self.warned, f"bad:{path}", "skipping %s: it can't be decoded (%s); replace or delete it", path, why)
+        once(log, self.warned, f"bad:{path}", "skipping %s: it can't be decoded (%s); replace or delete it", path, why)
 
     def changed(self) -> list[Path]:
         """The bad songs whose file changed since (no longer bad: to be analysed again)."""
@@ -232,13 +233,6 @@ class Trouble:
         for path in back:
             del self.bad[path]
         return back
-
-
-def once(warned: set[str], key: str, message: str, *args: object) -> None:
-    """Log a warning the first time ``key`` is seen in ``warned``."""
-    if key not in warned:
-        warned.add(key)
-        log.warning(message, *args)
 
 
 class Analyser:
@@ -436,7 +430,7 @@ class Analyser:
         why = str(record.get("error", "unknown error"))
         if record.get("unsupported", False):  # the format, not the file: it may still play
             state.features, state.error = None, why
-            once(self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
+            once(log, self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
                  "by their labels only", state.path, why)
         else:
             self._mark_bad(state.path, why)

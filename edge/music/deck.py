@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from edge.logonce import once
 from edge.music.outputs import Output, OutputError, OutputFactory, SongError
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class Deck:
             self.output.set_volume(self.volume)
         except OutputError as e:
             self.next_open = now + self.retry_wait
-            once(self._warned, "no-audio", "no audio output (%s): running silent and retrying (after %.1f s, then "
+            once(log, self._warned, "no-audio", "no audio output (%s): running silent and retrying (after %.1f s, then "
                        "less often); check the speaker/HDMI connection or set music.audio_device",
                        e, self.retry_wait)
             self.retry_wait = min(self.MAX_RETRY_S, self.retry_wait * 2)
@@ -230,7 +231,7 @@ class Deck:
             self.pending = (self.song_mood or "", self.current, 0)
 
     def _unplayable(self, path: Path, why: str) -> None:
-        once(self._warned, f"bad:{path}", "can't play %s (%s): leaving it out", path, why)
+        once(log, self._warned, f"bad:{path}", "can't play %s (%s): leaving it out", path, why)
         self.discard(path)
 
     def _set_current(self, path: Path | None, mood: str | None) -> None:
@@ -253,8 +254,3 @@ class StallWatch:
         return now - self._last[1] > self.after
 
 
-def once(warned: set[str], key: str, message: str, *args: object, exc_info: bool = False) -> None:
-    """Log a warning the first time ``key`` comes up (``warned`` remembers the keys)."""
-    if key not in warned:
-        warned.add(key)
-        log.warning(message, *args, exc_info=exc_info)

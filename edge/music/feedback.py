@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edge.logonce import once
 from edge.statefile import loads_salvaging, read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class FeedbackStore:
 
     def _damaged(self, problem: str) -> None:
         if self.read_only:
-            self._once("damaged", "%s %s could not be read whole (%s): using what could be read; the next "
+            once(log, self._warned, "damaged", "%s %s could not be read whole (%s): using what could be read; the next "
                        "like or skip from the service moves it aside", WHAT, self.path, problem)
             return
         if set_aside(self.path, problem, WHAT, self._wall) is None:
@@ -162,7 +163,7 @@ class FeedbackStore:
             self._stamp, self.problem = (st.st_mtime_ns, st.st_size), ""
         except OSError as e:
             self.problem = f"can't write {self.path}: {e}"
-            self._once("write", "can't write %s %s (%s): likes and skips last for this run only; set "
+            once(log, self._warned, "write", "can't write %s %s (%s): likes and skips last for this run only; set "
                        "music.state_dir to a writable folder", WHAT, self.path, e)
 
     def record(self, kind: str, path: str | os.PathLike, mood: str = "") -> dict:
@@ -192,12 +193,6 @@ class FeedbackStore:
         with self._lock:
             self._reload()
             return {k: {kind: dict(v.get(kind, {})) for kind in KINDS} for k, v in self._songs.items()}
-
-    def _once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
-
 
 def raw_score(counts: dict[str, dict[str, int]], mood: str) -> float:
     """Likes minus skips for ``mood``, plus ``OTHER_MOOD_WEIGHT`` times those under other moods."""

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from edge.logonce import once
 from edge.music.config import MusicConfig
-from edge.music.deck import Deck, once
+from edge.music.deck import Deck
 from edge.music.outputs import OutputFactory, factory
 from edge.types import UNCERTAIN
 
@@ -140,7 +141,7 @@ class Chooser:
     def _pick(self, mood: str) -> Path | None:
         path = self.picker.next(mood, point=self.point)
         if path is None:
-            once(self.warned, f"nothing:{mood}", "no playable songs for mood %r: staying quiet, asking again "
+            once(log, self.warned, f"nothing:{mood}", "no playable songs for mood %r: staying quiet, asking again "
                   "every %.0f s", mood, Deck.NOTHING_RETRY_S)
         return path
 
@@ -340,4 +341,4 @@ def _call(warned: set[str], callback: Callable[..., None] | None, *args: object)
     try:
         callback(*args)
     except Exception:
-        once(warned, f"callback:{callback!r}", "music callback %r failed (logged once)", callback, exc_info=True)
+        once(log, warned, f"callback:{callback!r}", "music callback %r failed (logged once)", callback, exc_info=True)

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from edge.logonce import once
 from edge.music import features as feats
 from edge.music import rank
 from edge.music.analysis import Analyser, Clock, FeatureCache, ScanReport, cache_path
@@ -102,7 +103,7 @@ class Recommender:
                                              self.explore, self._rng)
                 return pick.path if pick is not None else None
             except Exception:  # never let a ranking bug stop the music: fall back to the mood's songs
-                self._once("choose-failed", "ranking songs failed; playing the mood's songs in order",
+                once(log, self._warned, "choose-failed", "ranking songs failed; playing the mood's songs in order",
                            exc_info=True)
                 songs = [s.path for s in self.analysis.songs_for(mood) if s.path != self._rotation.last]
                 self._rotation.last = songs[0] if songs else self._rotation.last
@@ -124,10 +125,10 @@ class Recommender:
         songs = self.analysis.playable()
         pool, found_as = rank.pool(songs, mood, self.strategy, self.library.fallback)
         if not pool and rank.pool(self.analysis.states(), mood, self.strategy, self.library.fallback)[0]:
-            self._once(f"away:{mood}", "the songs for mood %r can't be read now (see above): quiet until they "
-                       "come back", mood)
+            once(log, self._warned, f"away:{mood}", "the songs for mood %r can't be read now (see above): quiet "
+                 "until they come back", mood)
         elif found_as != mood or not pool:
-            self._once(f"nothing:{mood}", "no songs for mood %r (add some to %s/): %s", mood,
+            once(log, self._warned, f"nothing:{mood}", "no songs for mood %r (add some to %s/): %s", mood,
                        self.library.root / mood, f"playing {found_as!r} songs instead" if pool
                        else "staying quiet for it")
         if not pool:
@@ -147,12 +148,6 @@ class Recommender:
         """Record a like or a skip (the player's ``on_feedback`` signature); it shifts later picks."""
         self.store.record(kind, path, mood)
         log.info("%s %s (%s)", "liked" if kind == "like" else "skipped", Path(path).name, mood)
-
-    def _once(self, key: str, message: str, *args: object, exc_info: bool = False) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args, exc_info=exc_info)
-
 
 def _checked(strategy: str) -> str:
     if strategy not in STRATEGIES:
