@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8
+from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8, is_camera_spec
 from edge.sources.camera import CameraSource
 from edge.sources.images import IMAGE_SUFFIXES, FolderSource, ImageSource
 from edge.sources.picam import PicameraSource, picamera2_cameras
@@ -52,13 +52,6 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
     if resilient and source.live:
         return Resilient(_reopener(source, cfg), first=source, stop=stop, on_state=on_state, **give_up)
     return source
-
-
-def is_camera_spec(spec: str) -> bool:
-    """True for specs that name a camera (auto, picamera2[:N], an index, /dev/...), not a file."""
-    spec = spec.strip()
-    return spec == "auto" or spec.isdigit() or bool(re.fullmatch(r"picamera2?(?::\d+)?", spec)) or \
-        (spec.startswith("/dev/") and not Path(spec).is_file() and not Path(spec).is_dir())
 
 
 def _reopener(source: Source, cfg: SourceConfig) -> Callable[[], Source]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+from pathlib import Path
 from typing import Iterator
 
 import cv2
@@ -106,3 +108,10 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
         scale = 255.0 / top if top > 255 else 1.0
         return np.clip(img * scale, 0, 255).astype(np.uint8)
     raise SourceError(f"cannot use an image of type {img.dtype} as a frame")
+
+
+def is_camera_spec(spec: str) -> bool:
+    """True for specs that name a camera (auto, picamera2[:N], an index, /dev/...), not a file."""
+    spec = spec.strip()
+    return spec == "auto" or spec.isdigit() or bool(re.fullmatch(r"picamera2?(?::\d+)?", spec)) or \
+        (spec.startswith("/dev/") and not Path(spec).is_file() and not Path(spec).is_dir())

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8
+from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8, is_camera_spec
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def still_paths(spec: str) -> list[Path] | None:
     """The photos a source spec names, as ``open_source`` reads it: ``[file]`` for an image file, a
     folder's images (``list_images``); None for anything else (a camera, a video, a missing path)."""
     spec = spec.strip()
-    if spec == "auto" or spec.isdigit() or spec.startswith("picamera"):  # cameras, even if a file is so named
+    if is_camera_spec(spec):  # as open_source reads it: a camera, even if a file is so named
         return None
     path = Path(spec).expanduser()
     if path.is_dir():
