@@ -85,11 +85,7 @@ class EventLog:
             return
         stamp = self._now().isoformat(timespec="milliseconds")
         event = {"t": round(float(t), 3), "time": stamp, "type": type, **fields}
-        try:
-            line = json.dumps(event, default=_plain, ensure_ascii=False, allow_nan=False)
-        except ValueError:  # NaN or infinity somewhere: JSON has no such thing, write null
-            line = json.dumps(_finite(json.loads(json.dumps(event, default=_plain))), ensure_ascii=False)
-        data = line + "\n"
+        data = dumps(event) + "\n"
         raw = data.encode("utf-8")
         with self._lock:
             if self._closed:
@@ -177,6 +173,15 @@ class _AppendFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """``obj`` as JSON text: paths, numpy values and sets as plain values, NaN and infinities as null
+    (JSON has no such thing). ``kwargs`` go to ``json.dumps`` (``separators``)."""
+    try:
+        return json.dumps(obj, default=_plain, ensure_ascii=False, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(_finite(json.loads(json.dumps(obj, default=_plain))), ensure_ascii=False, **kwargs)
 
 
 def _plain(value: Any) -> Any:

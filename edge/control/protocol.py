@@ -20,7 +20,7 @@ import json
 import math
 from typing import Any, Sequence
 
-from edge.events import _plain
+from edge.events import dumps
 from edge.music.config import STRATEGIES
 
 QUERIES = ("status", "history", "subscribe")
@@ -84,8 +84,4 @@ def _number(value: Any, name: str, low: float, high: float, open_low: bool = Fal
 
 def encode(obj: dict[str, Any]) -> bytes:
     """One line of the wire format (NaN and infinities become null)."""
-    try:
-        text = json.dumps(obj, default=_plain, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        text = json.dumps(json.loads(json.dumps(obj, default=_plain), parse_constant=lambda _: None))
-    return text.encode() + b"\n"
+    return dumps(obj, separators=(",", ":")).encode() + b"\n"
