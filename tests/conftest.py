@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: on a loaded 2-core machine input generation can be slow, and
+# that must not fail a run (Hypothesis's too_slow health check and its per-example deadline).
+settings.register_profile("moodplayer", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("moodplayer")
 
 ROOT = Path(__file__).resolve().parent.parent
 FER2013 = Path(os.environ.get("FER2013_DIR", ROOT.parent / "shared" / "datasets" / "fer2013"))
