@@ -40,6 +40,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edge.errors import MoodplayerError
+
 FORMAT = "moodplayer-bundle"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.tflite"
@@ -53,7 +55,7 @@ COLORS = ("gray", "rgb", "bgr")
 INTERPOLATIONS = ("area", "linear")
 
 
-class BundleError(ValueError):
+class BundleError(MoodplayerError, ValueError):
     """A bundle is missing, unreadable or inconsistent; the message says which file or key."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 # Light modules only (no numpy, OpenCV, pygame): --print-config, the installer and the companion load fast.
+from edge.errors import MoodplayerError
 from edge.control import ControlConfig
 from edge.music.config import MusicConfig
 from edge.settings import ClassifyConfig, DetectConfig, MoodConfig, OverlayConfig, SourceConfig
@@ -40,7 +41,7 @@ RETIRED = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(MoodplayerError, ValueError):
     """A bad config file, key or value; the message names it."""
 
 

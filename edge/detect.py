@@ -23,6 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edge.errors import MoodplayerError
 from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
 from edge.types import Face, Frame
 from edge.settings import DetectConfig  # noqa: F401 (re-exported: the stage's own config)
@@ -35,7 +36,7 @@ Region = tuple[Box, tuple[int, int]]  # where to search (full-frame px) and the 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
 
-class DetectError(RuntimeError):
+class DetectError(MoodplayerError, RuntimeError):
     """The face detector cannot start (a missing or broken cascade file); the message names the path."""
 
 

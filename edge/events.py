@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from edge.errors import MoodplayerError
+
 log = logging.getLogger(__name__)
 
 #: Rotate the events file at this size (bytes) unless told otherwise.
@@ -34,7 +36,7 @@ MAX_BYTES = 5 * 1024 * 1024
 KEEP = 2
 
 
-class EventLogError(OSError):
+class EventLogError(MoodplayerError, OSError):
     """The events file can't be opened; the message names it and what to do."""
 
 

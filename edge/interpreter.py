@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edge.errors import MoodplayerError
+
 log = logging.getLogger(__name__)
 
 #: Tried in order; TensorFlow last, and only if it happens to be installed (it never is on a Pi).
@@ -17,7 +19,7 @@ BACKENDS = (
 )
 
 
-class InterpreterError(RuntimeError):
+class InterpreterError(MoodplayerError, RuntimeError):
     """No TFLite runtime is installed, or the model cannot be loaded by it."""
 
 

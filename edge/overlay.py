@@ -15,6 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edge.errors import MoodplayerError
 from edge.types import UNCERTAIN, Emotions, Face, Mood
 from edge.settings import OverlayConfig  # noqa: F401 (re-exported: the stage's own config)
 
@@ -29,7 +30,7 @@ _GRAY = (160, 160, 160)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-class OverlayError(RuntimeError):
+class OverlayError(MoodplayerError, RuntimeError):
     """The window or the recording cannot be opened; the message says what to try."""
 
 

@@ -6,10 +6,20 @@ re-exports its own (``edge.detect.DetectConfig`` is ``edge.settings.DetectConfig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 COLOR_ORDERS = ("bgr", "rgb")
+
+
+def key(default: Any, help: str) -> Any:  # noqa: A002 (argparse's word)
+    """A config key: its default and its one line of help (meaning, unit, allowed values), the one source
+    for ``--help``, ``--print-config`` and the docs' key table::
+
+        every: int = key(3, "run the detector on every Nth frame (frames; 1: every frame)")
+    """
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)

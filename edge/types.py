@@ -24,14 +24,21 @@ class Frame:
     image: np.ndarray  # H x W x 3 uint8, BGR
     t: float
     index: int
+    #: A camera's own small copy for motion and detection, where it gives one (picamera2's ``lores``
+    #: stream): YUV420 planar (I420), ``(h * 3 // 2) x w`` uint8, ``w x h`` about ``detect.detect_width``
+    #: wide with the same aspect as ``image``. None: the finder shrinks ``image`` itself.
+    lores: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Face:
-    """A face box in full-frame pixels; ``track_id`` is stable while the face is tracked."""
+    """A face box in full-frame pixels; ``track_id`` is stable while the face is tracked. ``eyes``, from a
+    detector that finds them, are the two eyes' (x, y) centres in full-frame pixels, the one nearer the image's
+    left edge first, so that the classifier can level the crop."""
 
     box: tuple[int, int, int, int]  # x, y, w, h
     track_id: int = 0
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     @property
     def area(self) -> int:

@@ -6,10 +6,11 @@ import asyncio
 import json
 from typing import Any, AsyncIterator
 
+from edge.errors import MoodplayerError
 from edge.control import protocol
 
 
-class ControlUnavailable(ConnectionError):
+class ControlUnavailable(MoodplayerError, ConnectionError):
     """The camera process's socket is absent, refuses, or went away."""
 
 

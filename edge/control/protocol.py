@@ -20,6 +20,7 @@ import json
 import math
 from typing import Any, Sequence
 
+from edge.errors import MoodplayerError
 from edge.events import dumps
 from edge.music.config import STRATEGIES
 
@@ -33,7 +34,7 @@ MAX_MINUTES = 24 * 60  # the longest override
 DEFAULT_MINUTES = 30.0
 
 
-class BadRequest(ValueError):
+class BadRequest(MoodplayerError, ValueError):
     """A request the socket refuses; the message says what a good one looks like."""
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from edge.errors import MoodplayerError
 from edge.control import protocol
 from edge.control.connection import Connection
 from edge.control.steer import Steering
@@ -27,7 +28,7 @@ from edge.control.steer import Steering
 log = logging.getLogger(__name__)
 
 
-class ControlError(OSError):
+class ControlError(MoodplayerError, OSError):
     """The control socket can't be made; the message says what to do."""
 
 

@@ -39,6 +39,8 @@ from typing import Mapping
 
 import numpy as np
 
+from edge.errors import MoodplayerError
+
 log = logging.getLogger(__name__)
 
 #: Bump when the analysis changes: cached features of another version are recomputed.
@@ -58,7 +60,7 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-class DecodeError(Exception):
+class DecodeError(MoodplayerError):
     """The file can't be decoded (corrupt, truncated, or a format libsndfile lacks)."""
 
     def __init__(self, message: str, unsupported: bool = False):

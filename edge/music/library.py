@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from edge.errors import MoodplayerError
 from edge.types import EMOTIONS
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match(parts[1:], pattern[1:])
 
 
-class LibraryError(ValueError):
+class LibraryError(MoodplayerError, ValueError):
     """The songs folder is missing or holds nothing playable; the message says what to do."""
 
 

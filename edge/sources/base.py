@@ -11,13 +11,14 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from edge.errors import MoodplayerError
 from edge.types import Frame
 from edge.settings import COLOR_ORDERS, SourceConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 
 
-class SourceError(RuntimeError):
+class SourceError(MoodplayerError, RuntimeError):
     """A source cannot be opened or stopped delivering frames; the message says what to try."""
 
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Protocol
 
+from edge.errors import MoodplayerError
 from edge.music.config import MusicConfig
 
 
-class OutputError(RuntimeError):
+class OutputError(MoodplayerError, RuntimeError):
     """The audio device or music server can't be used now (retried later)."""
 
 
-class SongError(ValueError):
+class SongError(MoodplayerError, ValueError):
     """This song can't be played (not decodable, or not reachable by the output)."""
 
 
