@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks import scenes, suite
+from benchmarks import common, scenes
 
 log = logging.getLogger("benchmarks")
 
@@ -38,7 +38,7 @@ VARIANTS = {
 }
 
 
-def scene_videos(opts: suite.Options) -> dict[str, scenes.Scene]:
+def scene_videos(opts: common.Options) -> dict[str, scenes.Scene]:
     """Every scene, made once and cached (video + ground truth) under the cache folder."""
     seconds = 12.0 if opts.quick else 24.0
     folder = opts.cache / "scenes"
@@ -48,7 +48,7 @@ def scene_videos(opts: suite.Options) -> dict[str, scenes.Scene]:
         if name != "empty" and opts.fer is None:
             continue
         length = 24.0 if name == "come_go" else seconds
-        key = suite._digest(name, str(opts.fer), length, files=[Path(scenes.__file__), Path(scenes.clips.__file__)])
+        key = common.digest(name, str(opts.fer), length, files=[Path(scenes.__file__), Path(scenes.clips.__file__)])
         video, truth = folder / f"{name}-{key}.mp4", folder / f"{name}-{key}.json"
         if video.is_file() and truth.is_file():
             out[name] = scenes.Scene(name, video, scenes.FPS, json.loads(truth.read_text()))
@@ -65,7 +65,7 @@ def scene_videos(opts: suite.Options) -> dict[str, scenes.Scene]:
 def probe(video: Path, frames: int, *args: str) -> list[list[Any]]:
     """``benchmarks.cpu_probe`` in a child process: its per-frame rows."""
     cmd = [sys.executable, "-m", "benchmarks.cpu_probe", str(video), "--frames", str(frames), *args]
-    r = suite.run_process(cmd, lambda line: False)
+    r = common.run_process(cmd, lambda line: False)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])["rows"]
@@ -101,7 +101,7 @@ def walk_in(scene: scenes.Scene, rows: Sequence[Sequence[Any]]) -> list[dict[str
     return out
 
 
-def measure(opts: suite.Options, vgg: dict[str, Any]) -> dict[str, Any]:
+def measure(opts: common.Options, vgg: dict[str, Any]) -> dict[str, Any]:
     """The whole section: see the module doc."""
     videos = scene_videos(opts)
     frames = int(round((12.0 if opts.quick else 24.0) * scenes.FPS))
@@ -117,7 +117,7 @@ def measure(opts: suite.Options, vgg: dict[str, Any]) -> dict[str, Any]:
             rows = probe(video, frames)
             r["edge"].append(cpu_ms(rows))
             r["gate"].append(gate_summary(rows))
-            seed = suite.run_seed(str(video), vgg, seed_frames)
+            seed = common.run_seed(str(video), vgg, seed_frames)
             r["seed"].append(seed["cpu_ms_per_frame"])
             r["seed_fps"].append(seed["fps"])
             r["edge_fps"].append(fps(probe(video, 3 * frames, "--unpaced")))
@@ -165,7 +165,7 @@ def table(cpu: dict[str, Any], markdown: bool = False) -> str:
         body += [[f"  one face, {title}", f"{still['floor_ms']:.2f}", f"{statistics.median(v):.2f}", "",
                   f"{statistics.median(v) - still['floor_ms']:.2f}", "", "", " / ".join(f"{x:.2f}" for x in v), "", ""]
                  for title, v in cpu["variants"].items()]
-    return suite.render(head, body, markdown)
+    return common.render(head, body, markdown)
 
 
 def plot_timeline(path: Path, come_go: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Mapping, Sequence
 
 from edge.errors import MoodplayerError
 
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 5 * 1024 * 1024
 #: Old files kept by rotation: events.jsonl.1, events.jsonl.2.
 KEEP = 2
+
+#: ``listener(type, t, fields)``: hears every event but the per-frame ones, after it is written.
+Listener = Callable[[str, float, Mapping[str, Any]], None]
 
 
 class EventLogError(MoodplayerError, OSError):
@@ -49,13 +52,16 @@ class EventLog:
     """Writes events to a file path, an open text stream, or nowhere (``EventLog()``).
 
     A path of "-" means standard output. A stream you pass in is flushed but left open by ``close()``.
-    ``now`` gives the wall-clock time of each event (injected by tests).
+    ``now`` gives the wall-clock time of each event (injected by tests). ``listeners`` (the control
+    socket's history and subscribers) hear every event but the per-frame ones, with or without a file;
+    a failing listener is logged, never raised.
     """
 
     def __init__(self, target: str | Path | IO[str] | None = None, *, max_bytes: int = MAX_BYTES,
-                 keep: int = KEEP, now: Callable[[], datetime] = wall_time):
+                 keep: int = KEEP, now: Callable[[], datetime] = wall_time, listeners: Sequence[Listener] = ()):
         self._lock = threading.Lock()
         self._now = now
+        self._listeners = tuple(listeners)
         self.max_bytes, self.keep = max_bytes, keep
         self.path: Path | None = None
         self._stream: IO[str] | None = None
@@ -82,9 +88,18 @@ class EventLog:
         return not self._closed and (self._stream is not None or self.path is not None)
 
     def write(self, type: str, t: float, **fields: Any) -> None:
-        """Write one event: ``{"t": t, "time": now, "type": type, **fields}``. Never raises for I/O."""
-        if not self.enabled:
-            return
+        """Write one event: ``{"t": t, "time": now, "type": type, **fields}``, then tell the listeners.
+        Never raises for I/O."""
+        if self.enabled:
+            self._write(type, t, fields)
+        if type != "frame" and not self._closed:
+            for listener in self._listeners:
+                try:
+                    listener(type, t, fields)
+                except Exception:
+                    log.exception("event listener %r failed for a %s event", listener, type)
+
+    def _write(self, type: str, t: float, fields: Mapping[str, Any]) -> None:
         stamp = self._now().isoformat(timespec="milliseconds")
         event = {"t": round(float(t), 3), "time": stamp, "type": type, **fields}
         data = dumps(event) + "\n"

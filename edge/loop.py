@@ -8,6 +8,7 @@ it (the song event is written then, at that frame's time) and plays it on its ow
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import threading
@@ -21,7 +22,7 @@ import numpy as np
 from edge import bundle as bundles
 from edge.classify import Classifier
 from edge.config import Config
-from edge.control.glue import PlayerControls, TappedLog
+from edge.control.glue import PlayerControls
 from edge.control.server import ControlServer
 from edge.control.steer import Steering
 from edge.detect import FaceFinder
@@ -29,7 +30,7 @@ from edge.events import EventLog
 from edge.mood import MoodFilter
 from edge.music import outputs
 from edge.music.idle import IdleWatch
-from edge.music.player import Player, SongPicker
+from edge.music.player import OnFeedback, Player, Recommending
 from edge.overlay import Recorder, Window, draw
 from edge.sources import as_bgr8, open_source
 from edge.types import UNCERTAIN, Frame, Mood
@@ -73,17 +74,46 @@ class _Timer:
         self._t = now
 
 
+class PlayerReports:
+    """What the player decided (a mood's first song on the loop's thread; a song that ended, a skip or a
+    like on its own), queued for the loop, which writes them at its own frame time: the player never
+    writes the event log and never reads the loop's clock. ``keep`` (the recommender's ``feedback``)
+    hears a like or skip at once, on the player's thread, so none is lost while no frames come.
+    Bounded: a camera away for hours keeps the newest ``size``."""
+
+    def __init__(self, keep: OnFeedback | None = None, size: int = 256) -> None:
+        self._keep = keep
+        self._queue: collections.deque[tuple[str, str, Path]] = collections.deque(maxlen=size)  # thread-safe ends
+
+    def song(self, mood: str, path: Path) -> None:
+        self._queue.append(("song", mood, path))
+
+    def feedback(self, kind: str, mood: str, path: Path) -> None:
+        if self._keep is not None:
+            self._keep(kind, mood, path)
+        self._queue.append((kind, mood, path))
+
+    def drain(self) -> list[tuple[str, str, Path]]:
+        """Everything reported since the last call, oldest first: (type, mood, path)."""
+        out = []
+        while self._queue:
+            out.append(self._queue.popleft())
+        return out
+
+
 class Pipeline:
-    """The stages of one run, and ``step(frame)``: everything that happens to one frame.
+    """The stages of one run, built once, and ``step(frame)``: everything that happens to one frame.
 
     Every stage may be passed in; a stage not given is built from ``cfg``. ``music_output`` makes the
-    player's output (default: the one ``cfg.music.output`` names); a ``player`` passed in should call
-    ``pipe.on_song`` / ``pipe.on_feedback`` for its events.
+    player's output (default: the one ``cfg.music.output`` names). With ``cfg.control.socket`` set, a
+    ``Steering`` applies the socket's commands between frames and listens to the event log. Every event
+    is written on the loop's thread at a frame's time: the player's decisions come back through
+    ``PlayerReports`` (a ``player`` passed in reports to whatever callbacks it was given).
     """
 
     def __init__(self, cfg: Config, *, bundle: bundles.Bundle | None = None, classifier: Classifier | None = None,
-                 finder: FaceFinder | None = None, moods: MoodFilter | None = None, events: EventLog | None = None,
-                 recommender: SongPicker | None = None, player: Player | None = None,
+                 finder: FaceFinder | None = None, moods: MoodFilter | None = None,
+                 recommender: Recommending | None = None, player: Player | None = None,
                  music_output: outputs.OutputFactory | None = None) -> None:
         self._started = time.perf_counter()
         self.cfg = cfg
@@ -93,39 +123,37 @@ class Pipeline:
         self.finder = finder or FaceFinder(cfg.detect)
         self.moods = moods or MoodFilter(cfg.mood, self.bundle.labels)
         self.idle = IdleWatch(cfg.music.idle_after)
-        self.events = events if events is not None else EventLog(
-            cfg.output.events or None, max_bytes=int(cfg.output.events_max_mb * 1024 * 1024),
-            keep=cfg.output.events_keep)
         # The recommender picks songs (labels, features, feedback); it analyses songs on its own thread.
         if recommender is None and player is None and cfg.music.enabled:
             from edge.music.recommend import Recommender
 
             recommender = Recommender.from_config(cfg.music)
         self.recommender = recommender
-        self.player = player or Player(cfg.music, recommender, on_song=self.on_song, on_feedback=self.on_feedback,
-                                       output=music_output)
+        self.reports = PlayerReports(keep=recommender.feedback if recommender is not None else None)
+        self.player = player or Player(cfg.music, recommender, on_song=self.reports.song,
+                                       on_feedback=self.reports.feedback, output=music_output)
+        self.steering = (Steering(PlayerControls(self.player, recommender), self.bundle.labels)
+                         if cfg.control.socket else None)
+        self.events = EventLog(cfg.output.events or None, max_bytes=int(cfg.output.events_max_mb * 1024 * 1024),
+                               keep=cfg.output.events_keep,
+                               listeners=(self.steering.on_event,) if self.steering is not None else ())
         self.window: Window | None = None
         self.recorder: Recorder | None = None
         self.stats = RunStats()
         self.timer = _Timer()
-        self.steering: Steering | None = None  # the control socket's commands and mood override
-        self.t = 0.0  # the latest frame time, for events the player thread writes
+        self.last_t = 0.0  # the latest frame time (the loop's thread only): stamps reports between frames
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
         self._first: float | None = None
         self._unhealthy = False
         self._emotions: list = []  # the faces' latest reading (FaceFinder.reread says when to read again)
 
-    def on_song(self, mood: str, path: Path) -> None:
-        """A song was decided (at the current frame on the loop's thread, or when one ended on the player's)."""
-        self.stats.songs += 1
-        self.events.write("song", self.t, mood=mood, path=str(path))
-        log.info("t=%.1fs song %s for %s", self.t, path, mood)
-
-    def on_feedback(self, kind: str, mood: str, path: Path) -> None:  # on the player's thread
-        self.events.write(kind, self.t, mood=mood, path=str(path))
-        feedback = getattr(self.recommender, "feedback", None)
-        if feedback is not None:
-            feedback(kind, mood, path)
+    def write_reports(self, t: float) -> None:
+        """Write what the player reported since the last frame, at frame time ``t`` (the loop's thread)."""
+        for kind, mood, path in self.reports.drain():
+            if kind == "song":
+                self.stats.songs += 1
+                log.info("t=%.1fs song %s for %s", t, path, mood)
+            self.events.write(kind, t, mood=mood, path=str(path))
 
     def healthy(self) -> bool:
         """False once the music player gave up or hangs: the service stops feeding the watchdog."""
@@ -143,18 +171,17 @@ class Pipeline:
 
     def start(self, stop: threading.Event) -> None:
         self.player.start()
-        start = getattr(self.recommender, "start", None)
-        if start is not None:
-            start(stop)
+        if self.recommender is not None:
+            self.recommender.start(stop)
 
     def close(self, settle: bool = False) -> None:
         """Stop every stage; ``settle``: first let the last decided song start (a file that ended)."""
         if settle:
             self.player.settle(min(SETTLE_MAX_S, 2 * self.cfg.music.fade_ms / 1000 + 1.0))
         self.player.stop()
-        stop = getattr(self.recommender, "stop", None)
-        if stop is not None:
-            stop()
+        if self.recommender is not None:
+            self.recommender.stop()
+        self.write_reports(self.last_t)
         for output in (self.window, self.recorder):
             if output is not None:
                 output.close()
@@ -178,12 +205,15 @@ class Pipeline:
             self._emotions = self.classifier.classify(frame, faces)
         emotions = self._emotions
         timer.lap("classify")
-        mood, changed = self.moods.update(frame.t, faces, emotions), self.moods.last_change
+        mood, changed = self.moods.update(frame.t, faces, emotions)
         if self.steering is not None:  # an override holds through what the faces say
-            mood, changed = self.steering.update(frame.t, mood, changed)
-        self.t = frame.t
+            mood, changed, caused = self.steering.update(frame.t, mood, changed)
+            for kind, fields in caused:
+                self.events.write(kind, frame.t, **fields)
+        self.last_t = frame.t
         if changed:
             self._mood_changed(frame.t, mood)
+        self.write_reports(frame.t)
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
         timer.lap("mood")
@@ -210,7 +240,7 @@ class Pipeline:
                           valence=round(mood.valence, 3), arousal=round(mood.arousal, 3), **source)
         log.info("t=%.1fs mood %s (%.2f, %d face%s)", t, mood.label, mood.confidence, mood.faces,
                  "" if mood.faces == 1 else "s")
-        if mood.label != UNCERTAIN:  # the song event, if any, is written now (on_song), at frame time t
+        if mood.label != UNCERTAIN:  # the song it decides is reported, and written at frame time t
             self.player.request(mood.label, point=(mood.valence, mood.arousal), t=t)
 
     def _count_frame(self) -> None:
@@ -230,15 +260,6 @@ class Pipeline:
                 self.player.like()
             elif key == "s":
                 self.player.skip()
-
-
-def open_control(pipe: Pipeline, path: str) -> ControlServer:
-    """The control socket at ``path``, steering ``pipe``'s player and hearing its events (docs/web.md)."""
-    steering = Steering(PlayerControls(pipe.player, pipe.recommender), pipe.bundle.labels)
-    pipe.events = TappedLog(pipe.events, steering.on_event)
-    steering.emit = pipe.events.write
-    pipe.steering = steering
-    return ControlServer(path, steering)
 
 
 def run(cfg: Config, stop: threading.Event | None = None,
@@ -265,12 +286,13 @@ def run(cfg: Config, stop: threading.Event | None = None,
     def source_state(event: str, message: str) -> None:
         if event == "lost":
             pipe.player.idle()  # no camera, nobody seen: the idle policy holds until frames come back
+        pipe.write_reports(pipe.last_t)  # songs that ended, likes: written while no frames come
         if on_source is not None and (event != "waiting" or pipe.healthy()):
             on_source(event, message)
 
     try:
-        if cfg.control.socket:
-            control = open_control(pipe, cfg.control.socket)
+        if pipe.steering is not None:  # the socket's commands and mood override (docs/web.md)
+            control = ControlServer(cfg.control.socket, pipe.steering)
             control.start()
         source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,

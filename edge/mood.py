@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -99,6 +99,13 @@ def step_response_bound(cfg: MoodConfig, before: Sequence[float], after: Sequenc
     return tau + cfg.hold
 
 
+class MoodUpdate(NamedTuple):
+    """What ``MoodFilter.update`` decided on one frame: the room's mood, and whether its label changed."""
+
+    mood: Mood
+    changed: bool
+
+
 class _Track:
     """One face's smoothed probabilities (filter's label order) and when and how big it was last seen."""
 
@@ -139,7 +146,6 @@ class MoodFilter:
         self._candidate: str | None = None
         self._candidate_since = 0.0
         self._mood = Mood(UNCERTAIN, 0.0, 0.0, 0)
-        self._changed = False
         self._warned_duplicates = False
 
     # -- the public state ------------------------------------------------------------------------
@@ -150,20 +156,15 @@ class MoodFilter:
         return self._mood
 
     @property
-    def last_change(self) -> bool:
-        """True when the latest ``update`` changed the reported label (write one mood event)."""
-        return self._changed
-
-    @property
     def tracks(self) -> int:
         """How many face tracks are remembered (seen within ``forget_after``)."""
         return len(self._tracks)
 
     # -- the work ---------------------------------------------------------------------------------
 
-    def update(self, t: float, faces: Sequence[Face], emotions: Sequence[Emotions]) -> Mood:
+    def update(self, t: float, faces: Sequence[Face], emotions: Sequence[Emotions]) -> MoodUpdate:
         """Take one processed frame (frame time ``t``, its faces and their emotions) and return the
-        room's mood; ``last_change`` tells whether its label changed on this frame."""
+        room's mood and whether its label changed on this frame (the loop then writes one mood event)."""
         if len(faces) != len(emotions):
             raise ValueError(f"{len(faces)} faces but {len(emotions)} emotions")
         t = float(t)
@@ -177,9 +178,9 @@ class MoodFilter:
         self._observe(t, faces, emotions)
         self._forget(t)
         room = self._aggregate()
-        self._changed = self._decide(t, room)
+        changed = self._decide(t, room)
         self._mood = self._report(room)
-        return self._mood
+        return MoodUpdate(self._mood, changed)
 
     def _observe(self, t: float, faces: Sequence[Face], emotions: Sequence[Emotions]) -> None:
         """Fold this frame's probabilities into each face's track (one observation per track)."""
@@ -293,7 +294,7 @@ def room_from(cfg: MoodConfig, labels: Sequence[str], faces: Sequence[Face], emo
     ``tie_margin``) without smoothing, hold or hysteresis, which belong to frames in time. Each face
     counts once (track ids are ignored); no faces give ``"uncertain"`` with ``faces == 0``."""
     still = MoodFilter(replace(cfg, hold=0.0), labels)
-    return still.update(0.0, [Face(f.box, i + 1) for i, f in enumerate(faces)], emotions)
+    return still.update(0.0, [Face(f.box, i + 1) for i, f in enumerate(faces)], emotions).mood
 
 
 def _points(labels: Sequence[str]) -> np.ndarray:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from edge.control import protocol
-from edge.control.glue import TappedLog
 from edge.control.server import ControlError, ControlServer
 from edge.control.steer import Steering
 from edge.events import EventLog
@@ -79,8 +78,7 @@ def rig(tmp_path):
 
 def test_status_commands_and_history_round_trip(rig):
     controls, steering, server, path = rig
-    events = TappedLog(EventLog(), steering.on_event)
-    steering.emit = events.write
+    events = EventLog(listeners=[steering.on_event])
     c = Conn(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
     assert c.ask({"op": "status"})["status"]["mood"] is None  # before the first frame
@@ -124,27 +122,32 @@ def test_bad_requests_get_an_error_and_change_nothing(rig, bad, needle):
 def test_override_holds_through_the_camera_and_ends_on_frame_time(rig):
     controls, steering, server, path = rig
     emitted = []
-    steering.emit = lambda type, t, **f: emitted.append((type, t, f))
+
+    def update(t, camera, changed):
+        steered = steering.update(t, camera, changed)
+        emitted.extend((kind, t, fields) for kind, fields in steered.events)
+        return steered.mood, steered.changed
+
     c = Conn(path)
-    assert steering.update(0.0, mood("happy"), True)[1]
+    assert update(0.0, mood("happy"), True)[1]
     assert c.ask({"op": "mood", "mood": "sad", "minutes": 0.5})["ok"]
-    m, changed = steering.update(10.0, mood("happy"), False)
+    m, changed = update(10.0, mood("happy"), False)
     assert (m.label, changed, steering.source) == ("sad", True, "override") and m.valence < 0
-    m, changed = steering.update(20.0, mood("angry"), True)  # the camera changes its mind: the override holds
+    m, changed = update(20.0, mood("angry"), True)  # the camera changes its mind: the override holds
     assert (m.label, changed) == ("sad", False)
     st = c.ask({"op": "status"})["status"]
     assert st["source"] == "override" and st["override"]["mood"] == "sad" and st["override"]["until"] == 40.0
     assert st["camera"] == "angry"
-    assert steering.update(39.9, mood("angry"), False) == (m, False)
-    m, changed = steering.update(40.0, mood("angry"), False)  # 30 s of frame time after it was set
+    assert update(39.9, mood("angry"), False) == (m, False)
+    m, changed = update(40.0, mood("angry"), False)  # 30 s of frame time after it was set
     assert (m.label, changed, steering.source) == ("angry", True, "camera")
     assert [(e[0], e[2].get("mood"), e[2].get("reason")) for e in emitted] == [
         ("override", "sad", None), ("override", None, "ended")]
     # Cleared by hand: back to the camera at the next frame.
     c.ask({"op": "mood", "mood": "neutral", "minutes": 5})
-    assert steering.update(41.0, mood("angry"), False)[0].label == "neutral"
+    assert update(41.0, mood("angry"), False)[0].label == "neutral"
     c.ask({"op": "mood", "mood": None})
-    assert steering.update(42.0, mood("angry"), False) == (mood("angry"), True)
+    assert update(42.0, mood("angry"), False) == (mood("angry"), True)
     assert emitted[-1][2] == {"mood": None, "reason": "cleared"}
     c.close()
 

@@ -261,11 +261,25 @@ def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplo
         def open(self):
             raise RuntimeError("a bug in the output")
 
-    class Nothing:
+    class Nothing:  # a Recommending with no songs
+        strategy = "match"
+
         def next(self, mood, point=None):
             return None
 
         def discard(self, path):
+            pass
+
+        def feedback(self, kind, mood, path):
+            pass
+
+        def set_strategy(self, name):
+            pass
+
+        def start(self, shutdown=None):
+            pass
+
+        def stop(self, timeout=2.0):
             pass
 
     assert not issubclass(RuntimeError, OutputError)  # an unexpected error, not a missing device

@@ -34,8 +34,8 @@ def run(filt: MoodFilter, stream: Stream, fps: float, seconds: float, start: flo
     for i in range(int(round(seconds * fps))):
         t = start + i / fps
         pairs = stream(t, i)
-        mood = filt.update(t, [f for f, _ in pairs], [Emotions(p.astype(np.float32), filt.labels) for _, p in pairs])
-        out.append((t, mood, filt.last_change))
+        mood, changed = filt.update(t, [f for f, _ in pairs], [Emotions(p.astype(np.float32), filt.labels) for _, p in pairs])
+        out.append((t, mood, changed))
     return out
 
 
@@ -225,8 +225,8 @@ def test_uneven_frame_times_give_the_same_switch_within_a_frame():
     filt = MoodFilter(MoodConfig(), EMOTIONS)
     switched = None
     for t in times:
-        filt.update(t, [BIG], [Emotions(a if t < 10 else b, EMOTIONS)])
-        if filt.last_change and filt.mood.label == "sad":
+        mood, changed = filt.update(t, [BIG], [Emotions(a if t < 10 else b, EMOTIONS)])
+        if changed and mood.label == "sad":
             switched = t
     first_b = times[times >= 10][0]
     bound = step_response_bound(MoodConfig(), a, b)
@@ -344,11 +344,11 @@ def test_tracks_are_remembered_briefly_then_forgotten():
 def test_a_returning_track_blends_within_forget_after_and_restarts_after():
     filt = MoodFilter(MoodConfig(forget_after=1.0, half_life=0.6), EMOTIONS)
     filt.update(0.0, [BIG], [Emotions(vec(happy=0.8), EMOTIONS)])
-    mood = filt.update(0.6, [BIG], [Emotions(vec(sad=0.8), EMOTIONS)])  # gap of one half-life
+    mood, _ = filt.update(0.6, [BIG], [Emotions(vec(sad=0.8), EMOTIONS)])  # gap of one half-life
     assert mood.probs["happy"] == pytest.approx((vec(happy=0.8)[3] + vec(sad=0.8)[3]) / 2, abs=1e-4)
     filt.update(2.0, [], [])  # > forget_after since last seen
     assert filt.tracks == 0
-    mood = filt.update(2.1, [BIG], [Emotions(vec(angry=0.9), EMOTIONS)])
+    mood, _ = filt.update(2.1, [BIG], [Emotions(vec(angry=0.9), EMOTIONS)])
     assert mood.probs["angry"] == pytest.approx(0.9)  # a fresh start, not a blend
 
 
@@ -359,8 +359,8 @@ def test_with_nobody_in_the_room_the_mood_stays():
     assert filt.mood.label == "happy"
     since = filt.mood.since
     for i in range(80):
-        mood = filt.update(5.0 + i / 10, [], [])
-        assert mood.label == "happy" and mood.since == since and not filt.last_change
+        mood, changed = filt.update(5.0 + i / 10, [], [])
+        assert mood.label == "happy" and mood.since == since and not changed
     assert mood.faces == 0 and mood.probs["happy"] == pytest.approx(0.8)  # the last figures stay
 
 
@@ -374,14 +374,14 @@ def test_labels_in_any_order_give_the_same_moods():
 
 def test_emotions_in_another_label_order_are_reordered_by_name():
     filt = MoodFilter(MoodConfig(), SHUFFLED)
-    mood = filt.update(0.0, [BIG], [Emotions(vec(EMOTIONS, fear=0.7).astype(np.float32), EMOTIONS)])
+    mood, _ = filt.update(0.0, [BIG], [Emotions(vec(EMOTIONS, fear=0.7).astype(np.float32), EMOTIONS)])
     assert mood.probs["fear"] == pytest.approx(0.7)
     assert list(mood.probs) == list(SHUFFLED)
     with pytest.raises(ValueError, match="labels"):
         filt.update(0.1, [BIG], [Emotions(np.ones(7) / 7, ("a", "b", "c", "d", "e", "f", "g"))])
 
 
-def test_last_change_marks_exactly_the_frames_whose_label_changed():
+def test_changed_marks_exactly_the_frames_whose_label_changed():
     stream = lambda t: vec(happy=0.8) if t < 8 else vec(sad=0.8) if t < 16 else vec(happy=0.45, sad=0.45)  # noqa
     frames = run(MoodFilter(MoodConfig(), EMOTIONS), one_face(stream), 10, 25)
     previous = UNCERTAIN
@@ -393,15 +393,15 @@ def test_last_change_marks_exactly_the_frames_whose_label_changed():
 
 def test_starts_uncertain_with_the_first_frame_time():
     filt = MoodFilter(MoodConfig(), EMOTIONS)
-    mood = filt.update(42.0, [], [])
-    assert mood.label == UNCERTAIN and mood.since == 42.0 and mood.faces == 0 and not filt.last_change
+    mood, changed = filt.update(42.0, [], [])
+    assert mood.label == UNCERTAIN and mood.since == 42.0 and mood.faces == 0 and not changed
 
 
 def test_time_going_back_starts_afresh():
     filt = MoodFilter(MoodConfig(), EMOTIONS)
     run(filt, one_face(lambda t: vec(happy=0.8)), 10, 5)
     assert filt.mood.label == "happy"
-    mood = filt.update(1.0, [BIG], [Emotions(vec(sad=0.8), EMOTIONS)])  # a looping video restarts
+    mood, _ = filt.update(1.0, [BIG], [Emotions(vec(sad=0.8), EMOTIONS)])  # a looping video restarts
     assert mood.label == UNCERTAIN and mood.since == 1.0 and mood.probs["sad"] == pytest.approx(0.8)
 
 
@@ -423,7 +423,7 @@ def test_duplicate_track_ids_use_the_largest_face():
     filt = MoodFilter(MoodConfig(), EMOTIONS)
     small_same_id = Face((0, 0, 10, 10), BIG.track_id)
     emotions = [Emotions(vec(sad=0.9), EMOTIONS), Emotions(vec(happy=0.9), EMOTIONS)]
-    mood = filt.update(0.0, [small_same_id, BIG], emotions)
+    mood, _ = filt.update(0.0, [small_same_id, BIG], emotions)
     assert mood.faces == 1 and mood.probs["happy"] == pytest.approx(0.9)
 
 

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import stability as st
+from benchmarks.stability import figures as st
+from benchmarks.stability import footage
 from edge.mood import MoodConfig, step_response_bound
 from edge.types import EMOTIONS, UNCERTAIN, Emotions, Face
 
@@ -92,11 +93,11 @@ def test_grid_settings_are_config_keywords_and_pairs_move_together():
 
 
 def test_passer_walks_across_in_its_window():
-    assert st.passer_x(9.9, 10.0) is None
-    assert st.passer_x(10.0, 10.0) == -st.PASSER_SIZE
-    assert st.passer_x(10.0 + st.PASSER_S, 10.0) == 640
-    assert st.passer_x(10.0 + st.PASSER_S + 0.1, 10.0) is None
-    xs = [st.passer_x(10.0 + k / 10, 10.0) for k in range(int(st.PASSER_S * 10) + 1)]
+    assert footage.passer_x(9.9, 10.0) is None
+    assert footage.passer_x(10.0, 10.0) == -footage.PASSER_SIZE
+    assert footage.passer_x(10.0 + footage.PASSER_S, 10.0) == 640
+    assert footage.passer_x(10.0 + footage.PASSER_S + 0.1, 10.0) is None
+    xs = [footage.passer_x(10.0 + k / 10, 10.0) for k in range(int(footage.PASSER_S * 10) + 1)]
     assert xs == sorted(xs)
 
 

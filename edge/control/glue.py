@@ -1,34 +1,11 @@
-"""What the camera loop plugs in: its event log with a tap, and its player as a ``Controllable``."""
+"""What the camera loop plugs into the control socket: its player and recommender as a ``Controllable``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
-
-Tap = Callable[[str, float, Mapping[str, Any]], None]
-
-
-class TappedLog:
-    """An event log (``write(type, t, **fields)``, ``close()``) that also hands every event but the
-    per-frame ones to ``tap(type, t, fields)`` after writing it. A failing tap is logged, never raised."""
-
-    def __init__(self, events: Any, tap: Tap) -> None:
-        self._events = events
-        self._tap = tap
-
-    def write(self, type: str, t: float, **fields: Any) -> None:
-        self._events.write(type, t, **fields)
-        if type == "frame":
-            return
-        try:
-            self._tap(type, t, fields)
-        except Exception:
-            log.exception("event tap failed for a %s event", type)
-
-    def __getattr__(self, name: str) -> Any:  # enabled, close, target, ...
-        return getattr(self._events, name)
 
 
 class PlayerControls:
@@ -63,4 +40,4 @@ class PlayerControls:
     def status(self) -> dict[str, Any]:
         st = self.player.status()
         return {"song": st.song, "volume": st.volume, "paused": st.paused, "silent": st.silent,
-                "strategy": getattr(self.recommender, "strategy", None)}
+                "strategy": self.recommender.strategy if self.recommender is not None else None}

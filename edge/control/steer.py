@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol
 
 from edge.circumplex import CIRCUMPLEX
 from edge.control.protocol import HISTORY_TYPES
@@ -23,7 +23,17 @@ log = logging.getLogger(__name__)
 
 
 Listener = Callable[[dict[str, Any]], None]
-Emit = Callable[..., None]  # emit(type, t, **fields): the loop's (tapped) event log
+#: An event a command caused, for the loop to write at its frame time: (type, fields).
+Event = tuple[str, dict[str, Any]]
+
+
+class Steered(NamedTuple):
+    """What ``Steering.update`` decided on one frame: the mood in effect, whether it changed, and the
+    events the applied commands caused (override, volume, strategy, pause, resume), in order."""
+
+    mood: Mood
+    changed: bool
+    events: tuple[Event, ...] = ()
 
 
 class Controllable(Protocol):
@@ -44,17 +54,17 @@ class Steering:
     """Applies socket commands on the loop's thread and keeps what the socket reports.
 
     ``submit`` (any thread) queues a checked command, raising ``queue.Full`` when ``queue_max`` are
-    waiting. ``update`` (loop thread, once a frame) applies them and returns the mood in effect.
-    ``on_event`` is the event log's tap (any thread): history and the subscribers. ``status`` and
-    ``history`` are safe from any thread and never wait for the loop.
+    waiting. ``update`` (loop thread, once a frame) applies them and returns what it decided
+    (``Steered``): the mood in effect and the events to write. ``on_event`` is the event log's listener
+    (any thread): history and the subscribers. ``status`` and ``history`` are safe from any thread and
+    never wait for the loop.
     """
 
-    def __init__(self, controls: Controllable, labels: Iterable[str], emit: Emit | None = None, *,
+    def __init__(self, controls: Controllable, labels: Iterable[str], *,
                  wall: Callable[[], float] = time.time, history_max: int = 5000, queue_max: int = 64,
                  status_every: float = 1.0) -> None:
         self.controls = controls
         self.labels = tuple(labels)
-        self.emit: Emit = emit or (lambda *a, **k: None)
         self.wall = wall
         self.status_every = status_every  # frame seconds between status pushes to subscribers
         self.listeners: list[Listener] = []
@@ -104,20 +114,22 @@ class Steering:
             return "override"
         return "camera" if self._mood is not None and self._mood.label != UNCERTAIN else "uncertain"
 
-    def update(self, t: float, camera: Mood, changed: bool) -> tuple[Mood, bool]:
+    def update(self, t: float, camera: Mood, changed: bool) -> Steered:
         """Apply queued commands at frame time ``t``; ``camera`` is the mood filter's verdict and
         ``changed`` whether it just changed. Returns the mood in effect (an override's, at its circumplex
-        point, while one holds) and whether that changed: the loop logs it and asks the player for it."""
+        point, while one holds), whether that changed (the loop logs it and asks the player for it), and
+        the events the commands caused."""
         self._camera = camera
         before = self._mood
+        events: list[Event] = []
         while True:
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 break
-            self._apply(t, command)
+            events += self._apply(t, command)
         if self._override is not None and t >= self._override[1]:
-            self.emit("override", t, mood=None, reason="ended")
+            events.append(("override", {"mood": None, "reason": "ended"}))
             self._override = None
         if self._override is not None:
             label = self._override[0]
@@ -129,30 +141,38 @@ class Steering:
         now_changed = (changed and self._override is None) or \
             (before is not None and self._mood.label != before.label) or (before is None and changed)
         self._snapshot(t)
-        return self._mood, now_changed
+        return Steered(self._mood, now_changed, tuple(events))
 
-    def _apply(self, t: float, command: dict[str, Any]) -> None:
+    def _apply(self, t: float, command: dict[str, Any]) -> list[Event]:
+        """Carry out one command at frame time ``t``; the events it caused."""
         op = command["op"]
         if op == "mood":
             if command["mood"] is None:
-                if self._override is not None:
-                    self._override = None
-                    self.emit("override", t, mood=None, reason="cleared")
-            else:
-                self._override = (command["mood"], t + 60.0 * command["minutes"])
-                self._mood = None  # re-made from the override below
-                self.emit("override", t, mood=command["mood"], minutes=command["minutes"],
-                          until=round(self._override[1], 3))
-        elif op in ("like", "skip", "pause", "resume"):
-            getattr(self.controls, op)()
+                if self._override is None:
+                    return []
+                self._override = None
+                return [("override", {"mood": None, "reason": "cleared"})]
+            self._override = (command["mood"], t + 60.0 * command["minutes"])
+            self._mood = None  # re-made from the override in update
+            return [("override", {"mood": command["mood"], "minutes": command["minutes"],
+                                  "until": round(self._override[1], 3)})]
+        if op == "like":
+            self.controls.like()
+        elif op == "skip":
+            self.controls.skip()
+        elif op == "pause":
+            self.controls.pause()
+            return [("pause", {})]
+        elif op == "resume":
+            self.controls.resume()
+            return [("resume", {})]
         elif op == "volume":
             self.controls.set_volume(command["volume"])
-            self.emit("volume", t, volume=command["volume"])
+            return [("volume", {"volume": command["volume"]})]
         elif op == "strategy":
             self.controls.set_strategy(command["strategy"])
-            self.emit("strategy", t, strategy=command["strategy"])
-        if op in ("pause", "resume"):
-            self.emit(op, t)
+            return [("strategy", {"strategy": command["strategy"]})]
+        return []
 
     def _snapshot(self, t: float) -> None:
         mood, camera = self._mood, self._camera

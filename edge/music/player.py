@@ -38,9 +38,25 @@ OnFeedback = Callable[[str, str, Path], None]
 
 
 class SongPicker(Protocol):
+    """What the player asks for songs (``edge.music.recommend.Recommender``)."""
+
     def next(self, mood: str, point: tuple[float, float] | None = None) -> Path | None: ...
 
     def discard(self, path: Path) -> None: ...
+
+
+class Recommending(SongPicker, Protocol):
+    """A picker that the loop also runs and steers: its analysis thread, likes and skips, strategy."""
+
+    strategy: str
+
+    def feedback(self, kind: str, mood: str, path: Path) -> None: ...
+
+    def set_strategy(self, name: str) -> None: ...
+
+    def start(self, shutdown: threading.Event | None = None) -> None: ...
+
+    def stop(self, timeout: float = 2.0) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -10,53 +10,10 @@ reopens the output. Times are seconds, fades milliseconds, volume 0..1.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable, Protocol
-
-from edge.errors import MoodplayerError
 from edge.music.config import MusicConfig
+from edge.music.outputs.base import Output, OutputError, OutputFactory, SongError
 
-
-class OutputError(MoodplayerError, RuntimeError):
-    """The audio device or music server can't be used now (retried later)."""
-
-
-class SongError(MoodplayerError, ValueError):
-    """This song can't be played (not decodable, or not reachable by the output)."""
-
-
-class Output(Protocol):
-    name: str
-
-    def open(self) -> None: ...
-
-    def play(self, path: Path, fade_in_ms: int = 0) -> None: ...
-
-    def fade_out(self, ms: int) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def set_volume(self, volume: float) -> None: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def busy(self) -> bool:
-        """A song is loaded and playing (False once it ended, was stopped, or is paused)."""
-        ...
-
-    def position(self) -> float | None:
-        """Seconds into the current song, or None when unknown."""
-        ...
-
-    def alive(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-#: Makes a fresh (unopened) output; the player calls it again after the device went away.
-OutputFactory = Callable[[], Output]
+__all__ = ["Output", "OutputError", "OutputFactory", "SongError", "factory"]
 
 
 def factory(config: MusicConfig) -> OutputFactory:

@@ -22,7 +22,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
 from edge.music.config import MusicConfig  # noqa: E402
-from edge.music.outputs import OutputError, SongError  # noqa: E402
+from edge.music.outputs.base import OutputError, SongError  # noqa: E402
 
 log = logging.getLogger(__name__)
 

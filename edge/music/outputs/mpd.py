@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - the extra is not installed
     mpd = None
 
 from edge.music.config import MusicConfig
-from edge.music.outputs import OutputError, SongError
+from edge.music.outputs.base import OutputError, SongError
 
 log = logging.getLogger(__name__)
 
