@@ -73,3 +73,32 @@ def write_song(path: Path, kind: str, seconds: float = 6.0, seed: int = 0, root:
     fmt = {".ogg": dict(format="OGG", subtype="VORBIS"), ".wav": {}, ".flac": {}}[path.suffix]
     sf.write(path, render(bpm, mode, bright, level, seconds, root=root, seed=seed), SR, **fmt)
     return path
+
+
+HAPPY_HZ, SAD_HZ = 440.0, 1320.0  # the two tones the player tests tell apart in SDL's output
+
+
+def tone(path: Path, freq: float, seconds: float) -> Path:
+    """A sine tone file; the format follows the suffix (.ogg, .wav, .flac)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * SR)) / SR
+    fmt = {".ogg": dict(format="OGG", subtype="VORBIS"), ".wav": {}, ".flac": {}}[path.suffix]
+    sf.write(path, (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32), SR, **fmt)
+    return path
+
+
+def analyse(raw: Path, mixer: list, window_s: float = 0.02) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-window RMS and the energy near the happy and the sad tone, from SDL's disk output."""
+    freq, size, channels = mixer
+    assert size == -16, f"expected signed 16-bit output, got {size}"
+    samples = np.fromfile(raw, dtype="<i2").astype(np.float64) / 32768.0
+    mono = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+    n = int(window_s * freq)
+    frames = mono[: len(mono) // n * n].reshape(-1, n)
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2
+    bins = np.fft.rfftfreq(n, 1 / freq)
+
+    def band(f: float) -> np.ndarray:
+        return spectrum[:, np.abs(bins - f) < 80].sum(axis=1)
+
+    return np.sqrt((frames**2).mean(axis=1)), band(HAPPY_HZ), band(SAD_HZ)

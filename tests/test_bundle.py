@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.rig import mutate
 from edge import bundle as bundles
 from edge.bundle import (COLORS, INTERPOLATIONS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
                          parse)
@@ -259,7 +260,7 @@ meta = json.loads((DEFAULT_MODEL / "model.json").read_text())
 meta.pop("model_sha256", None)  # the checksum would refuse every case: this is about the interpreter
 (folder / "model.json").write_text(json.dumps(meta))
 counts = {"refused": 0, "ran": 0}
-from tests.test_bundle import mutate
+from tests.rig import mutate
 for i in range(n):
     (folder / "model.tflite").write_bytes(mutate(data, rng))
     print("case", i, flush=True)
@@ -274,15 +275,7 @@ print("done", counts, flush=True)
 """
 
 
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    """A copy of ``data`` with 1 to 16 random bytes changed, in the header, the tail or anywhere."""
-    b = bytearray(data)
-    region = rng.choice(["head", "tail", "any"])
-    for _ in range(rng.choice([1, 1, 2, 4, 16])):
-        pos = {"head": lambda: rng.randrange(8, 4096), "tail": lambda: rng.randrange(len(b) - 20000, len(b)),
-               "any": lambda: rng.randrange(8, len(b))}[region]()
-        b[pos] = rng.randrange(256)
-    return bytes(b)
+
 
 
 @pytest.mark.parametrize("case", [104, 408])

@@ -3,7 +3,6 @@ fake of the player (the real loop is driven end to end in tests/test_web.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.rig import Conn
 from edge.control import protocol
 from edge.control.server import ControlError, ControlServer
 from edge.control.steer import Steering
@@ -39,30 +39,6 @@ class FakeControls:
 
 def mood(label: str, t: float = 0.0, valence: float = 0.5, arousal: float = 0.2) -> Mood:
     return Mood(label, 0.9, t, 1, valence, arousal)
-
-
-class Conn:
-    """A blocking test client: one JSON line out, one in."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(5)
-        self.sock.connect(str(path))
-        self.file = self.sock.makefile("rb")
-
-    def ask(self, obj) -> dict:
-        self.send(obj)
-        return self.line()
-
-    def send(self, obj) -> None:
-        self.sock.sendall(obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
-
-    def line(self) -> dict:
-        return json.loads(self.file.readline())
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 @pytest.fixture

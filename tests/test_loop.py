@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
+from tests.rig import confident, env, read_events
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier
@@ -29,27 +28,9 @@ def edge_cmd(*args: str) -> list[str]:
     return [sys.executable, "-u", "-m", "edge", "--songs", str(SONGS), *args]
 
 
-def env(**extra: str) -> dict[str, str]:
-    e = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    e.update(extra)
-    return e
-
-
-def read_events(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
     return Classifier(bundles.load(DEFAULT_MODEL), threads=1)
-
-
-def confident(classifier: Classifier, threshold: float = 0.7):
-    """accept(face, emotion): the shipped model reads this face as ``emotion`` with room to spare."""
-    def accept(face: np.ndarray, emotion: str) -> bool:
-        probs = classifier.predict(face.reshape(1, 48, 48, 1))[0]
-        return classifier.labels[int(np.argmax(probs))] == emotion and float(probs.max()) >= threshold
-    return accept
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ the player and reads back what MPD plays. Skipped where /usr/bin/mpd or python-m
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from edge.music.config import MusicConfig
 from edge.music.player import Player
 from tests.music_synth import write_song
+from tests.rig import free_port, wait_for
 
 MPD_BIN = Path("/usr/bin/mpd")
 mpd = pytest.importorskip("mpd", reason="python-mpd2 is not installed (pip install 'moodplayer[mpd]')")
@@ -37,22 +37,6 @@ class Folders:
     def discard(self, path: Path) -> None:
         pass
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, limit: float = 15.0, what: str = ""):
-    """Poll ``condition`` (bounded); its first truthy value."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {limit} s waiting for {what}")
 
 
 def start_mpd(root: Path, port: int) -> subprocess.Popen:

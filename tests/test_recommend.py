@@ -21,8 +21,7 @@ from edge.music.library import Library
 from edge.music.analysis import FeatureCache
 from edge.music.rank import UPLIFT_GOAL, uplift_target
 from edge.music.recommend import Recommender
-from tests.music_synth import write_song
-from tests.test_music import HAPPY_HZ, SAD_HZ, analyse, tone
+from tests.music_synth import HAPPY_HZ, SAD_HZ, analyse, tone, write_song
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from benchmarks import clips
+from tests.rig import run_edge as edge
 from edge import bundle as bundles
 from edge import config as configs
 from edge.bundle import BundleError
@@ -49,22 +49,6 @@ from edge.types import Face, Frame
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"
 TIMEOUT = 60  # seconds: a bad input that takes longer than this counts as a hang
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-
-
-def edge(*args: str | Path) -> subprocess.CompletedProcess:
-    """``python -m edge ARGS`` with the shipped songs unless ``--songs`` is given; a hang fails the test."""
-    argv = [str(a) for a in args]
-    if "--songs" not in argv:
-        argv += ["--songs", str(SONGS)]
-    try:
-        return subprocess.run([sys.executable, "-m", "edge", *argv], cwd=ROOT, env=env(), capture_output=True,
-                              text=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"python -m edge {' '.join(argv)} hung for {TIMEOUT} s")
 
 
 def error_line(out: subprocess.CompletedProcess, *names: str) -> str:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +25,7 @@ from edge.loop import run
 from edge.service import Notifier, ServiceHooks
 from edge.sources import Resilient, Source, SourceError
 from edge.types import Frame
+from tests.rig import NotifySocket, exposure, mode, unit_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "moodplayer.service"
@@ -37,50 +34,6 @@ MAX_EXPOSURE = 1.5
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-class NotifySocket:
-    """A real AF_UNIX datagram socket standing in for systemd's: ``env`` is its NOTIFY_SOCKET value."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if path is None:  # abstract namespace: NOTIFY_SOCKET=@name
-            name = f"moodplayer-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            self.sock.bind("\0" + name)
-            self.env = "@" + name
-        else:
-            self.sock.bind(str(path))
-            self.env = str(path)
-        self.messages: list[str] = []
-
-    def recv(self, timeout: float) -> str | None:
-        self.sock.settimeout(timeout)
-        try:
-            message = self.sock.recv(4096).decode()
-        except (socket.timeout, BlockingIOError):
-            return None
-        self.messages.append(message)
-        return message
-
-    def wait_for(self, needle: str, timeout: float) -> list[str]:
-        """Messages until one contains ``needle`` (fails after ``timeout``)."""
-        got, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self.recv(max(0.01, deadline - time.monotonic()))
-            if message is not None:
-                got.append(message)
-                if needle in message:
-                    return got
-        pytest.fail(f"no {needle!r} within {timeout} s; got {got}")
-
-    def drain(self) -> list[str]:
-        got = []
-        while (message := self.recv(0.001)) is not None:
-            got.append(message)
-        return got
-
-    def close(self) -> None:
-        self.sock.close()
-
 
 @pytest.fixture
 def notify_socket():
@@ -156,29 +109,6 @@ def camera_cfg(**overrides) -> configs.Config:
 
 
 # -- the unit ----------------------------------------------------------------------------------------
-
-def exposure(unit: Path) -> float:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (apt install systemd) to score the unit's sandbox")
-    out = subprocess.run([analyze, "security", "--offline=true", str(unit)], capture_output=True, text=True,
-                         timeout=60)
-    text = out.stdout + out.stderr
-    if "--offline" in text and "unrecognized option" in text:
-        pytest.skip(f"this systemd-analyze has no --offline (systemd 252 or newer): {text.strip()[:200]}")
-    match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", text)
-    assert match, text[-2000:]
-    return float(match.group(1))
-
-
-def unit_settings(text: str) -> dict[str, list[str]]:
-    settings: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
-
 
 def test_unit_is_hardened_and_scores_an_exposure_of_1_5_or_lower(tmp_path):
     s = unit_settings(UNIT.read_text())
@@ -273,10 +203,6 @@ def test_the_song_analysis_thread_is_niced_under_the_units_syscall_filter():
 
 
 # -- the installer -----------------------------------------------------------------------------------
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
 
 def test_installer_writes_unit_user_and_config_into_a_root(tmp_path, capsys):
     venv = Path(sys.prefix)

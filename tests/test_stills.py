@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 import skimage.data  # the dev extra; the astronaut portrait ships inside the wheel
 
+from tests.rig import run_edge
 from edge import bundle as bundles
 from edge import sources
 from edge.classify import DEFAULT_MODEL, Classifier
@@ -27,11 +26,15 @@ from edge.mood import MoodConfig, room_from
 from edge.overlay import Window
 from edge.sources import SourceConfig, SourceError, open_source
 from edge.sources.images import still_paths
-from edge.stills import EXIT_OK, EXIT_UNREADABLE, Still, fit, judge, line, run, wait_for_key
+from edge.stills import EXIT_OK, EXIT_UNREADABLE, fit, judge, line, run, wait_for_key
 from edge.types import EMOTIONS, UNCERTAIN, Emotions, Face
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
+
+
+def edge(*args: str | Path):
+    return run_edge(*args, timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +56,6 @@ def parts():
     """The real parts: the shipped model's classifier and the default Haar finder."""
     classifier = Classifier(bundles.load(DEFAULT_MODEL), threads=1)
     return FaceFinder(), classifier
-
-
-def edge(*args: str | Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    return subprocess.run([sys.executable, "-m", "edge", *map(str, args)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT)
 
 
 def emotions(**probs: float) -> Emotions:

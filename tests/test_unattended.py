@@ -25,8 +25,7 @@ import numpy as np
 import pytest
 
 from tests.music_synth import write_song
-from tests.test_control import Conn
-from tests.test_service import NotifySocket
+from tests.rig import Conn, NotifySocket
 
 ROOT = Path(__file__).resolve().parent.parent
 SECOND = 44100 * 4  # bytes of one second of 16-bit stereo at 44.1 kHz

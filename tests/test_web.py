@@ -220,7 +220,7 @@ def test_the_page_shows_overrides_and_skips_live_and_survives_the_loop_restartin
 def test_the_page_follows_a_face_that_changes_and_an_override_holds_through_it(tmp_path, fer2013, browser):
     from edge import bundle as bundles
     from edge.classify import DEFAULT_MODEL, Classifier
-    from tests.test_loop import confident
+    from tests.rig import confident
 
     accept = confident(Classifier(bundles.load(DEFAULT_MODEL), threads=1))
     clip = clips.make_clip(tmp_path / "faces.mp4", [("happy", 5.0), ("sad", 25.0)], fps=10, fer_dir=fer2013,

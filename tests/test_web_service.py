@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from edge.cli import main
-from tests.test_service import exposure, mode, unit_settings
+from tests.rig import exposure, mode, unit_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_UNIT = ROOT / "systemd" / "moodplayer-web.service"

@@ -4,52 +4,21 @@ companion on a free loopback port, and a small HTTP client. Every wait is a boun
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-SONGS = ROOT / "songs"
-
-
-def env(**extra: str) -> dict[str, str]:
-    e = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    e.pop("STATE_DIRECTORY", None)
-    e.update(extra)
-    return e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.rig import ROOT, SONGS, env, free_port, read_events, wait_for  # noqa: F401 (the web tests' names)
 
 
 def short_dir() -> Path:
     """A fresh folder with a short path: AF_UNIX socket paths must stay under 108 bytes."""
     return Path(tempfile.mkdtemp(prefix="mp-"))
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str, proc: "Proc | None" = None):
-    """``check()``'s first truthy value, polled every 50 ms for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc is not None and proc.popen.poll() is not None:
-            raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}) while waiting for {what}:\n"
-                                 f"{proc.log_tail()}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s" + (f"\n{proc.log_tail()}" if proc else ""))
 
 
 class Proc:
@@ -138,18 +107,6 @@ class Http:
     def bearer(self, method: str, path: str, token: str, body: object = None):
         return self.call(method, path, body, {"Authorization": f"Bearer {token}"})
 
-
-def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:  # the last line, half written
-            pass
-    return out
 
 
 def of_type(events: list[dict], *types: str) -> list[dict]:
