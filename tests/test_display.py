@@ -127,6 +127,7 @@ except display.NoDisplayError as e:
     lines = dict(line.split(" ", 1) for line in out.splitlines())
     assert tuple(lines["drivers"].split(",")) == PI_OS_SDL_DRIVERS, out
     assert lines["library"].startswith("/usr/lib/") and "pygame.libs" not in lines["library"]
+    assert "kmsdrm" in library_video_drivers(Path(lines["library"]).read_bytes())  # --wheel would notice it
     assert lines["error"].startswith("no display found (tried kmsdrm: kmsdrm not available (SDL found no "
                                      "/dev/dri/card* with a screen connected and turned on"), out
 
