@@ -139,7 +139,12 @@ class Window:
         except display.NoDisplayError as e:
             raise NoDisplayError(str(e), e.tried) from None
         if self.cfg.fullscreen:  # the screen's own size: open now, so a screen that cannot be used says so now
-            self._open((0, 0))
+            try:
+                self._open((0, 0))
+            except OverlayError as e:  # e.g. a desktop already holds a KMS screen
+                pygame.display.quit()
+                tried = (*self.tried[:-1], display.Tried(self.tried[-1].driver, f"opened, but not full screen: {e}"))
+                raise NoDisplayError(display.no_display_message(tried), tried) from None
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -156,7 +161,8 @@ class Window:
         try:
             self._surface = pg.display.set_mode(size, flags)
         except pg.error as e:
-            raise OverlayError(f"cannot open a {size[0]}x{size[1]} window ({e}): check the display and "
+            what = "full-screen" if size == (0, 0) else f"{size[0]}x{size[1]}"
+            raise OverlayError(f"cannot open a {what} window ({e}): check the display and "
                                "SDL_VIDEODRIVER, or run headless") from None
         pg.display.set_caption(self.title)
         pg.mouse.set_visible(not cfg.fullscreen)

@@ -52,6 +52,8 @@ class _Display:
     def set_mode(self, size=(0, 0), flags=0):
         if not self._inited:
             raise real.error("video system not initialized")
+        if self._o.taken:
+            raise real.error("Could not set videomode on CRTC.")
         screen = self._o.screen
         assert screen is not None
         w, h = size
@@ -89,8 +91,9 @@ class KmsStandIn:
     """``pygame`` with the kmsdrm driver; ``screen``: the connected screen's preferred mode (w, h), or None
     for no screen connected (or one that was off when the kernel probed the connector)."""
 
-    def __init__(self, screen: tuple[int, int] | None = (1920, 1080)) -> None:
+    def __init__(self, screen: tuple[int, int] | None = (1920, 1080), taken: bool = False) -> None:
         self.screen = screen
+        self.taken = taken
         self.asked: list[str] = []
         self.modes: list[tuple[tuple[int, int], int]] = []
         self.mouse_visible = True

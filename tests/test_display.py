@@ -167,6 +167,19 @@ def test_no_screen_at_boot_on_the_stand_in(monkeypatch, tmp_path):
     assert os.environ["SDL_VIDEODRIVER"] == "kmsdrm"  # what the caller asked for is left as it was
 
 
+def test_a_screen_held_by_a_desktop_is_no_screen_on_the_stand_in(monkeypatch, tmp_path):
+    """STAND-IN: kmsdrm starts but the mode cannot be set (another program is DRM master): that is no
+    screen too, so a service runs headless instead of failing and restarting."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "kmsdrm")
+    (tmp_path / "card1").touch()
+    pg = KmsStandIn(taken=True)
+    with pytest.raises(OverlayNoDisplay) as e:
+        Window(OverlayConfig(fullscreen=True), pg=pg, compiled=PI_OS_SDL_DRIVERS, dri=tmp_path)
+    assert str(e.value).startswith("no display found (tried kmsdrm: opened, but not full screen: cannot open a "
+                                   "full-screen window (Could not set videomode on CRTC.)")
+    assert not pg.display.get_init()
+
+
 # -- python -m edge --display without a screen ------------------------------------------------------
 
 def test_display_by_hand_without_a_screen_is_one_plain_error():
