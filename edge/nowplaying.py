@@ -11,7 +11,9 @@ to fit W - 2m (its letters stay above H / 10 on a portrait screen too); the stat
 cut with "...". The lines are stacked, 0.03 H under the word and 0.01 H apart, and centred on 0.42 H; the dot's square is 0.16 min(W, H) in the bottom right corner, inside m.
 
 A new song or a new mood word fades on frame time (``fade``): the old scene's text fades out over the
-first half of ``FADE_S``, the new one's in over the second half, and the tint crosses over the whole.
+first half of ``FADE_S``, the new one's in over the second half, and the tint crosses over the whole,
+in 2 x ``FADE_LEVELS`` steps: the screen is redrawn that often for a fade (copying a 4K screen to the
+display costs tens of ms), and never for a frame that would look the same.
 
 ``layout`` and ``fade`` are pure (``layout`` measures text with the ``measure`` it is given: pygame's
 font); ``NowPlayingView`` draws on a pygame surface and only when something visible changed.
@@ -27,6 +29,7 @@ from typing import Any, Callable
 from edge.types import UNCERTAIN, Mood
 
 FADE_S = 1.0  # seconds of frame time for a change of song or mood word
+FADE_LEVELS = 4  # steps per half of a fade: 2 x 4 redraws, not one per camera frame
 MARGIN = 0.05  # of min(W, H)
 WORD_H, STATUS_H, TITLE_H, ARTIST_H = 0.22, 0.06, 0.085, 0.06  # line heights, of H
 GAP = 0.03  # of H: under the mood word (a third of it between the other lines)
@@ -219,14 +222,16 @@ class NowPlayingView:
         scene = self._scene
         if scene is None:
             return False
+        if self._t0 is not None:  # whole steps of the fade only, so the screen changes 2 x FADE_LEVELS times
+            step = FADE_S / (2 * FADE_LEVELS)
+            t = self._t0 + min(FADE_S, round(max(0.0, t - self._t0) / step) * step)
         old_a, new_a, mix = fade(t, self._t0)
         old = self._old if old_a > 0 or mix < 1 else None
         size = surface.get_size()
         lay = self.layout(size, scene)
         dot, r = dot_at(lay.dot_box, scene.valence, scene.arousal)
         bg = tint(scene.color) if old is None else _mix(tint(old.color), tint(scene.color), mix)
-        key = (size, scene.word, scene.status, scene.title, scene.artist, dot, old, bg, round(old_a, 2),
-               round(new_a, 2))
+        key = (size, scene.word, scene.status, scene.title, scene.artist, dot, old, bg, old_a, new_a)
         if key == self._drawn:
             return False
         self._drawn = key

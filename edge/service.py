@@ -169,7 +169,8 @@ CONFIG_COMMENTS: dict[str, str] = {
     "music.state_dir": "likes, skips and the song feature cache (the service can write only here)",
     "music.audio_device": "SDL output name from `python -m edge audio-devices` (HDMI, headphones jack, "
                           "USB DAC); empty: ALSA's default. See docs/raspberry-pi.md",
-    "output.headless": "the service passes --headless; the HDMI overlay: see docs/raspberry-pi.md",
+    "output.headless": "the service passes --headless, or --display after `install --display`: the HDMI overlay, "
+                       "docs/raspberry-pi.md §6",
     "output.log_every": "seconds between progress lines in the journal (0: never)",
     "output.events": "mood and song events as JSON lines, e.g. /var/lib/moodplayer/events.jsonl",
 }
