@@ -44,7 +44,8 @@ SHORTCUTS: dict[str, tuple[str, str | None, str]] = {
     "--events": ("output.events", None, "write mood/song events as JSON lines to this file ('-': stdout)"),
     "--events-frames": ("output.events_frames", "true", "add one event per frame (faces, probs, timings)"),
     "--record": ("output.record", None, "write the annotated video to this .mp4"),
-    "--display": ("output.headless", "false", "open the overlay window (boxes, labels, mood, song, FPS)"),
+    "--display": ("output.headless", "false", "open the overlay window (--overlay-view camera | now-playing); no screen: "
+                                                "exit 2, under systemd headless"),
     "--headless": ("output.headless", "true", "draw nothing (the default)"),
     "--fullscreen": ("overlay.fullscreen", "true", "overlay window fullscreen (HDMI)"),
     "--realtime": ("source.realtime", "true", "pace a video file at its own fps"),

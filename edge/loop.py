@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from edge import bundle as bundles
+from edge import display
 from edge.classify import Classifier
 from edge.config import Config
 from edge.control.glue import PlayerControls
@@ -31,7 +32,8 @@ from edge.mood import MoodFilter
 from edge.music import outputs
 from edge.music.idle import IdleWatch
 from edge.music.player import OnFeedback, Player, Recommending
-from edge.overlay import Recorder, Window, draw
+from edge.nowplaying import song_tags
+from edge.overlay import NoDisplayError, Recorder, Window, draw
 from edge.sources import as_bgr8, open_source
 from edge.types import UNCERTAIN, Frame, Mood
 
@@ -163,9 +165,17 @@ class Pipeline:
         self._unhealthy = not alive
         return alive
 
-    def open_outputs(self, fps: float | None) -> None:
+    def open_outputs(self, fps: float | None, unattended: bool = False) -> None:
+        """The overlay window and the recording. No screen for the window: ``NoDisplayError`` by hand;
+        ``unattended`` (a service, where a screen may be off or absent at boot): one warning, run headless."""
         if not self.cfg.output.headless:
-            self.window = Window(self.cfg.overlay)
+            try:
+                self.window = Window(self.cfg.overlay)
+            except NoDisplayError as e:
+                if not unattended:
+                    raise
+                log.warning("no screen for the overlay (tried %s): running headless; turn the screen on, then "
+                            "sudo systemctl restart moodplayer (docs/raspberry-pi.md §6)", display.summary(e.tried))
         if self.cfg.output.record:
             self.recorder = Recorder(self.cfg.output.record, fps=fps or 15.0)
 
@@ -219,9 +229,16 @@ class Pipeline:
         timer.lap("mood")
         if self.window is not None or self.recorder is not None:
             song = self.player.current()
-            image = draw(frame.image, faces, emotions, mood, song.name if song else None, self.stats.fps or None)
+            camera = self.window is not None and self.cfg.overlay.view == "camera"
+            image = None
+            if camera or self.recorder is not None:
+                image = draw(frame.image, faces, emotions, mood, song.name if song else None, self.stats.fps or None)
             if self.window is not None:
-                self.window.show(image)
+                if camera:
+                    self.window.show(image)
+                else:  # the now-playing view is never given the camera image
+                    title, artist = song_tags(str(song)) if song else ("", "")
+                    self.window.show_now_playing(frame.t, mood, title, artist)
                 self._keys(stop)
             if self.recorder is not None:
                 self.recorder.write(image)
@@ -272,7 +289,8 @@ def run(cfg: Config, stop: threading.Event | None = None,
     ``on_frame`` is called after each processed frame (the service's watchdog hangs off it);
     ``on_source(event, message)`` hears a live camera's "lost" / "waiting" / "back" (edge.sources.resilient).
     ``wait_for_camera`` (a service): a camera absent at start or lost is waited for, never an error;
-    meanwhile the music follows ``music.idle`` as for an empty room.
+    meanwhile the music follows ``music.idle`` as for an empty room; and an overlay with no screen to
+    open runs headless with one warning (by hand that is ``NoDisplayError``, exit 2).
     Both are withheld while the music player is dead or hung (``Pipeline.healthy``), so the watchdog
     starves. ``pipeline`` builds the stages (tests pass their own).
     """
@@ -297,7 +315,7 @@ def run(cfg: Config, stop: threading.Event | None = None,
         source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
-        pipe.open_outputs(source.fps)
+        pipe.open_outputs(source.fps, unattended=wait_for_camera)
         pipe.start(stop)
         with source:
             pipe.timer.start()

@@ -1,8 +1,9 @@
 """Show what the player sees: boxes, labels, the room's mood, the song and FPS drawn on the frame.
 
-``draw`` is a pure function (OpenCV drawing on a copy); ``Window`` puts frames on screen through pygame
-(any SDL video driver: kmsdrm on a Pi console, x11/wayland on a desktop, offscreen/dummy in tests);
-``Recorder`` writes them to an .mp4.
+``draw`` is a pure function (OpenCV drawing on a copy): the ``camera`` view. ``Window`` puts frames on
+screen through pygame (on the video driver ``edge.display`` picks: kmsdrm on a Pi console, x11/wayland
+on a desktop, offscreen in tests), or the ``now-playing`` view (``edge.nowplaying``: no camera image);
+``Recorder`` writes the camera view to an .mp4.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
+from edge import display
 from edge.errors import MoodplayerError
 from edge.types import UNCERTAIN, Emotions, Face, Mood
 from edge.settings import OverlayConfig  # noqa: F401 (re-exported: the stage's own config)
@@ -27,11 +29,20 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "neutral": (200, 200, 200), "sad": (200, 120, 40), "surprise": (0, 140, 255), UNCERTAIN: (150, 150, 150),
 }
 _GRAY = (160, 160, 160)
+NOW_PLAYING_SIZE = (1280, 720)  # the now-playing window when not full screen and no overlay.width/height
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 class OverlayError(MoodplayerError, RuntimeError):
     """The window or the recording cannot be opened; the message says what to try."""
+
+
+class NoDisplayError(OverlayError):
+    """No screen to show the overlay on (``edge.display``): the message names each driver tried and why."""
+
+    def __init__(self, message: str, tried: tuple = ()) -> None:
+        super().__init__(message)
+        self.tried = tried
 
 
 # -- drawing -------------------------------------------------------------------------------------
@@ -110,20 +121,30 @@ class Window:
     the thread that created it.
     """
 
-    def __init__(self, cfg: OverlayConfig | None = None, title: str = "moodplayer") -> None:
+    def __init__(self, cfg: OverlayConfig | None = None, title: str = "moodplayer", *, pg: Any = None,
+                 compiled: Sequence[str] | None = None, dri: Path = Path("/dev/dri")) -> None:
+        """``pg`` (default: pygame), ``compiled`` (its SDL's video drivers) and ``dri`` are for
+        ``edge.display.open_display``; tests pass a stand-in for a Pi console."""
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        import pygame
+        if pg is None:
+            import pygame as pg
 
-        self._pg = pygame
+        self._pg = pygame = pg
         self.cfg = cfg or OverlayConfig()
         self.title = title
         self._surface = None
+        self._view = None  # the now-playing view, made at its first use
         try:
-            pygame.display.init()
-        except pygame.error as e:
-            raise OverlayError(f"cannot open a display ({e}, SDL_VIDEODRIVER="
-                               f"{os.environ.get('SDL_VIDEODRIVER', 'unset')}): run headless (no --display), "
-                               "or set SDL_VIDEODRIVER=kmsdrm on a Pi console / x11 under a desktop") from None
+            self.driver, self.tried = display.open_display(pygame, compiled=compiled, dri=dri)
+        except display.NoDisplayError as e:
+            raise NoDisplayError(str(e), e.tried) from None
+        if self.cfg.fullscreen:  # the screen's own size: open now, so a screen that cannot be used says so now
+            try:
+                self._open((0, 0))
+            except OverlayError as e:  # e.g. a desktop already holds a KMS screen
+                pygame.display.quit()
+                tried = (*self.tried[:-1], display.Tried(self.tried[-1].driver, f"opened, but not full screen: {e}"))
+                raise NoDisplayError(display.no_display_message(tried), tried) from None
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -140,12 +161,27 @@ class Window:
         try:
             self._surface = pg.display.set_mode(size, flags)
         except pg.error as e:
-            raise OverlayError(f"cannot open a {size[0]}x{size[1]} window ({e}): check the display and "
+            what = "full-screen" if size == (0, 0) else f"{size[0]}x{size[1]}"
+            raise OverlayError(f"cannot open a {what} window ({e}): check the display and "
                                "SDL_VIDEODRIVER, or run headless") from None
         pg.display.set_caption(self.title)
         pg.mouse.set_visible(not cfg.fullscreen)
         log.info("overlay window %dx%d%s (%s)", *self._surface.get_size(), " fullscreen" if cfg.fullscreen else "",
                  pg.display.get_driver())
+
+    def show_now_playing(self, t: float, mood: Mood | None, title: str, artist: str) -> None:
+        """The now-playing view (no camera image) as of frame time ``t``; the screen is only redrawn
+        when something on it changed."""
+        pg = self._pg
+        if self._surface is None:
+            self._open(NOW_PLAYING_SIZE)
+        if self._view is None:
+            from edge.nowplaying import NowPlayingView
+
+            self._view = NowPlayingView(pg)
+        self._view.update(t, mood, title, artist)
+        if self._view.draw(self._surface, t):
+            pg.display.flip()
 
     def show(self, image_bgr: np.ndarray) -> None:
         """Put a BGR frame on screen, scaled to the window (aspect kept)."""

@@ -169,18 +169,22 @@ CONFIG_COMMENTS: dict[str, str] = {
     "music.state_dir": "likes, skips and the song feature cache (the service can write only here)",
     "music.audio_device": "SDL output name from `python -m edge audio-devices` (HDMI, headphones jack, "
                           "USB DAC); empty: ALSA's default. See docs/raspberry-pi.md",
-    "output.headless": "the service passes --headless; the HDMI overlay: see docs/raspberry-pi.md",
+    "output.headless": "the service passes --headless, or --display after `install --display`: the HDMI overlay, "
+                       "docs/raspberry-pi.md §6",
     "output.log_every": "seconds between progress lines in the journal (0: never)",
     "output.events": "mood and song events as JSON lines, e.g. /var/lib/moodplayer/events.jsonl",
 }
 
 
-def default_config_text(project: Path) -> str:
+def default_config_text(project: Path, display: bool = False) -> str:
     """The commented config the installer writes: the service's own settings set, every other key
-    shown commented out with its default. It is checked with ``edge.config.load`` before it is written."""
+    shown commented out with its default. It is checked with ``edge.config.load`` before it is written.
+    ``display``: the HDMI overlay shows the now-playing view (no camera image on the TV)."""
     from edge import config as configs
 
     service_values = {"source.spec": "auto", "music.songs": str(project / "songs"), "output.log_every": 60.0}
+    if display:
+        service_values["overlay.view"] = "now-playing"
     if "state_dir" in configs.fields_of("music"):  # likes/skips and the feature cache: the StateDirectory
         service_values["music.state_dir"] = STATE_DIR
     cfg = configs.load(None, service_values)
@@ -211,10 +215,12 @@ def sysusers_text(user: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_unit(template: str, python: str, user: str, project: Path) -> str:
-    """The repository's unit with ExecStart=, User=, Group= and Documentation= for this install."""
+def render_unit(template: str, python: str, user: str, project: Path, display: bool = False) -> str:
+    """The repository's unit with ExecStart=, User=, Group= and Documentation= for this install;
+    ``display``: the overlay full screen on HDMI instead of headless."""
+    output = "--display --fullscreen" if display else "--headless"
     values = {
-        "ExecStart": f"{python} -m edge --headless --config {CONFIG_PATH} --control-socket {CONTROL_SOCKET}",
+        "ExecStart": f"{python} -m edge {output} --config {CONFIG_PATH} --control-socket {CONTROL_SOCKET}",
         "User": user,
         "Group": user,
         "Documentation": f"file://{project}/docs/raspberry-pi.md",
@@ -240,6 +246,7 @@ class _Plan:
     kept: list[Path] = dataclasses.field(default_factory=list)
     commands: list[list[str]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
     bad_config: str = ""  # the kept config does not load: why
 
     def add_unit(self, project: Path, name: str, render: Callable[[str], str], users_name: str, users: str) -> str:
@@ -275,12 +282,15 @@ def _install_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="say what would be written and run; change nothing")
     parser.add_argument("--check", action="store_true", help="stop (exit 2, nothing written) if the existing config "
                                                             "would not load; without it that is a warning")
+    parser.add_argument("--display", action="store_true", help="show the overlay full screen on HDMI (a Pi console, "
+                        "kmsdrm): checks that the screen opens first; docs/raspberry-pi.md §6")
     parser.add_argument("--web", action="store_true", help="also install the companion (python -m edge web: phone page, "
                                                           "API, MQTT) as moodplayer-web.service; docs/web.md")
     return parser
 
 
-def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool = True) -> _Plan:
+def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool = True,
+                 display: bool = False) -> _Plan:
     """What an install writes and runs; raises ``ValueError`` for a setup that cannot work."""
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise ValueError(f"--user {user!r} is not a valid user name (lower case letters, digits, _ and -)")
@@ -304,7 +314,8 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
     if cfg_file.is_file() and "include-system-site-packages = true" not in cfg_file.read_text():
         plan.warnings.append(f"{venv} was made without --system-site-packages: picamera2 (from apt) will not be "
                              "found; only USB cameras will work")
-    users = plan.add_unit(project, UNIT_NAME, lambda t: render_unit(t, str(python), user, project), "moodplayer.conf",
+    users = plan.add_unit(project, UNIT_NAME, lambda t: render_unit(t, str(python), user, project, display),
+                          "moodplayer.conf",
                           sysusers_text(user))
     config = Path(CONFIG_PATH.lstrip("/"))
     if (root / config).exists():
@@ -314,7 +325,7 @@ def plan_install(root: Path, user: str, venv: Path, project: Path, start: bool =
             plan.bad_config = (f"the kept config would stop the service at start: {problem}; fix it, or move it "
                                "away and install again for a fresh one")
     else:
-        plan.files.append((config, default_config_text(project), 0o644))
+        plan.files.append((config, default_config_text(project, display), 0o644))
     plan.commands = [["systemd-sysusers", users], ["systemctl", "daemon-reload"],
                      ["systemctl", "enable", UNIT_NAME]]
     if start:  # restart, not start: a reinstall over a running service picks up the new unit and code
@@ -353,7 +364,17 @@ def install_main(argv: Sequence[str]) -> int:
         return 2
     try:
         plan = plan_install(root, args.user, Path(os.path.abspath(args.venv)), Path(args.project).absolute(),
-                            start=not args.no_start)
+                            start=not args.no_start, display=args.display)
+        if args.display:  # the screen, as the service will open it (edge.display)
+            from edge.display import install_check
+
+            verdict, said = install_check(Path(os.path.abspath(args.venv)) / "bin" / "python", Path(args.project))
+            if verdict == "no-kmsdrm" and real:
+                raise ValueError(said)
+            if verdict == "ok":
+                plan.notes.append(said)
+            else:
+                plan.warnings.append(said)
         if args.web:
             from edge.web.install import add_web
 
@@ -364,6 +385,8 @@ def install_main(argv: Sequence[str]) -> int:
         return 2
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for note in plan.notes:
+        print(note)
     if plan.bad_config:
         if args.check:
             print(f"error: {plan.bad_config}", file=sys.stderr)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 COLOR_ORDERS = ("bgr", "rgb")
+#: What the overlay shows (``OverlayConfig.view``).
+OVERLAY_VIEWS = ("camera", "now-playing")
 
 
 def key(default: Any, help: str) -> Any:  # noqa: A002 (argparse's word)
@@ -169,7 +171,11 @@ class OverlayConfig:
     fullscreen: bool = False
     width: int = 0
     height: int = 0
+    view: str = key("camera", "what the overlay shows: camera (the image, face boxes and labels; for setting up) | "
+                              "now-playing (the mood, the song and a valence/arousal dot, large; no camera image)")
 
     def __post_init__(self) -> None:
         if self.width < 0 or self.height < 0:
             raise ValueError(f"'width' and 'height' must be 0 (frame size) or positive, got {self.width}x{self.height}")
+        if self.view not in OVERLAY_VIEWS:
+            raise ValueError(f"'view' must be one of {', '.join(OVERLAY_VIEWS)}, got {self.view!r}")
