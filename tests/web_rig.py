@@ -4,6 +4,7 @@ companion on a free loopback port, and a small HTTP client. Every wait is a boun
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import socket
 import subprocess
@@ -52,10 +53,12 @@ def start_loop(video: Path, sock: Path, events: Path, log: Path, *extra: str) ->
     return proc
 
 
-def start_companion(sock: Path, port: int, state: Path, log: Path, *extra: str) -> Proc:
+def start_companion(sock: Path, port: int, state: Path, log: Path, *extra: str, nofile: int | None = None) -> Proc:
+    """The companion on 127.0.0.1:``port``; ``nofile`` sets its open-file limit (systemd gives a unit 1,024)."""
     args = [sys.executable, "-u", "-m", "edge", "web", "--control-socket", str(sock), "--listen", f"127.0.0.1:{port}",
             "--state-dir", str(state), *extra]
-    proc = Proc("companion", args, log, cwd=ROOT)
+    limit = None if nofile is None else (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+    proc = Proc("companion", args, log, cwd=ROOT, preexec_fn=limit)
     wait_for(lambda: port_open(port), 30, f"companion on port {port}", proc)
     return proc
 
@@ -89,13 +92,14 @@ class Http:
         self.base = f"http://127.0.0.1:{port}"
         self.opener = urllib.request.build_opener(_NoRedirect)
 
-    def call(self, method: str, path: str, body: object = None, headers: dict | None = None):
-        data = None if body is None else json.dumps(body).encode()
+    def call(self, method: str, path: str, body: object = None, headers: dict | None = None, timeout: float = 10):
+        """``body``: an object sent as JSON, or bytes sent as they are (with a JSON content type)."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with self.opener.open(req, timeout=10) as r:
+            with self.opener.open(req, timeout=timeout) as r:
                 status, raw, hdrs = r.status, r.read(), r.headers
         except urllib.error.HTTPError as e:
             status, raw, hdrs = e.code, e.read(), e.headers
@@ -104,10 +108,22 @@ class Http:
         except ValueError:
             return status, raw.decode(errors="replace"), hdrs
 
-    def bearer(self, method: str, path: str, token: str, body: object = None):
-        return self.call(method, path, body, {"Authorization": f"Bearer {token}"})
+    def bearer(self, method: str, path: str, token: str, body: object = None, timeout: float = 10):
+        return self.call(method, path, body, {"Authorization": f"Bearer {token}"}, timeout)
 
 
 
 def of_type(events: list[dict], *types: str) -> list[dict]:
     return [e for e in events if e["type"] in types]
+
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def start_broker(folder: Path, port: int) -> Proc:
+    """A real mosquitto on 127.0.0.1:``port`` with its own config (anonymous, as a default broker is)."""
+    conf = folder / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = Proc("mosquitto", [MOSQUITTO, "-c", str(conf)], folder / "mosquitto.log")
+    wait_for(lambda: port_open(port), 10, "mosquitto listening", broker)
+    return broker
