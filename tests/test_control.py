@@ -3,6 +3,8 @@ fake of the player (the real loop is driven end to end in tests/test_web.py)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import stat
@@ -10,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.rig import Conn
 from edge.control import protocol
@@ -143,11 +147,11 @@ def test_subscribers_get_events_and_status_pushes(rig):
     c.close()
 
 
-def test_a_stalled_or_flooding_client_is_dropped_and_the_loop_never_waits(tmp_path):
+def test_a_stalled_client_is_dropped_a_flooding_one_slowed_and_the_loop_never_waits(tmp_path):
     controls = FakeControls()
     steering = Steering(controls, EMOTIONS)
     path = tmp_path / "c.sock"
-    with ControlServer(path, steering, max_out=64 * 1024, rate=20) as server:
+    with ControlServer(path, steering, max_out=64 * 1024, rate=50) as server:
         stalled = Conn(path)
         assert stalled.ask({"op": "subscribe"})["ok"]  # then never reads again
         good = Conn(path)
@@ -158,13 +162,16 @@ def test_a_stalled_or_flooding_client_is_dropped_and_the_loop_never_waits(tmp_pa
         assert _until(lambda: server.clients == 1)
         assert good.ask({"op": "status"})["ok"]
         flood = Conn(path)
-        flood.send(b'{"op": "status"}\n' * 200)  # 200 requests at once: more than twice the rate
-        assert _until(lambda: server.clients == 1)
-        assert good.ask({"op": "status"})["ok"]
+        flood.send(b"".join(b'{"op": "status", "id": %d}\n' % i for i in range(150)))  # 50 over the burst of 100
+        assert good.ask({"op": "status"})["ok"]  # the flood has its own budget
+        assert [flood.line()["id"] for _ in range(150)] == list(range(150))  # slowed, answered, in order
+        assert server.clients == 2 and flood.ask({"op": "status"})["ok"]  # never dropped for being fast
+        flood.send(b'{"op": "volume", "volume": ' + b"9" * 400 + b"}\n")  # a huge number: an error, no crash
+        assert "volume must be" in flood.line()["error"] and good.ask({"op": "status"})["ok"]
         long_line = Conn(path)
         long_line.send(b"x" * (protocol.MAX_LINE + 10))
         assert "longer than" in long_line.line()["error"]
-        assert _until(lambda: server.clients == 1)
+        assert _until(lambda: server.clients == 2)
         for c in (stalled, good, flood, long_line):
             c.close()
 
@@ -206,3 +213,57 @@ def test_history_is_todays_moods_and_songs_only(rig):
     history = c.ask({"op": "history"})["history"]
     assert [(e["type"], e["time"]) for e in history] == [("song", now[0])]
     c.close()
+
+
+# -- fuzz: no line, however odd, breaks the server, its thread or the connection -------------------------
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory):
+    steering = Steering(FakeControls(), EMOTIONS)
+    errors = _Errors()
+    logging.getLogger("edge.control").addHandler(errors)
+    server = ControlServer(tmp_path_factory.mktemp("fuzz") / "c.sock", steering, rate=1000)
+    server.start()
+    conn = Conn(server.path)
+    yield server, conn, errors
+    conn.close()
+    server.close()
+    logging.getLogger("edge.control").removeHandler(errors)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+_requests = st.fixed_dictionaries({"op": st.sampled_from(protocol.OPS + ("", "nope"))},
+                                  optional={k: _json | st.sampled_from(("sad", "uplift", None, 0.5, 10**400, "\ud800"))
+                                            for k in ("mood", "minutes", "volume", "strategy", "id")})
+
+
+def _encoded(value) -> bytes:
+    text = json.dumps(value) if not isinstance(value, bytes) else None
+    return value if text is None else text.encode()
+
+
+@given(st.one_of(_requests.map(_encoded), _json.map(_encoded), st.binary(max_size=200),
+                 st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")),
+                 st.integers(1, 3000).map(lambda n: b"[" * n), st.integers(16, 5000).map(lambda n: b"1" * n)))
+@settings(max_examples=300)
+def test_fuzz_any_line_gets_one_answer_and_the_socket_lives(fuzzed, line):
+    server, conn, errors = fuzzed
+    line = line.replace(b"\n", b" ")
+    if not line.strip():
+        line = b"{}"
+    conn.send(line + b"\n")
+    reply = conn.line()
+    assert set(reply) & {"ok", "error"}, reply
+    assert conn.ask({"op": "status"})["ok"] and server.clients == 1
+    assert not errors.records, [r.getMessage() for r in errors.records]

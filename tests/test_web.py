@@ -269,8 +269,10 @@ def test_wrong_tokens_are_rate_limited_and_rotation_logs_everyone_out(tmp_path):
             assert (await client.get("/api/history", headers=bearer)).status == 200
             for _ in range(5):
                 assert (await client.get("/api/history", headers={"Authorization": "Bearer nope"})).status == 401
-            assert (await client.get("/api/history", headers=bearer)).status == 429  # even the right one, for now
-            assert (await client.get(f"/pair?token={good}")).status == 429
+            assert (await client.get("/api/history", headers={"Authorization": "Bearer nope"})).status == 429
+            assert (await client.get("/pair?token=nope")).status == 429  # guesses are locked out ...
+            assert (await client.get("/api/history", headers=bearer)).status == 200  # ... the right token never
+            assert (await client.get(f"/pair?token={good}", allow_redirects=False)).status == 303
             now[0] += 61
             assert (await client.get("/api/history", headers=bearer)).status == 200
             r = await client.get("/api/status", headers=bearer)

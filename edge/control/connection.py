@@ -1,8 +1,13 @@
 """One client of the control socket: its non-blocking socket, bounded buffers, request budget and the
-reason it is to be dropped. Used only on the server's thread, except ``queue`` (under the server's lock)."""
+reason it is to be dropped. Used only on the server's thread, except ``queue`` (under the server's lock).
+
+A client that sends faster than its budget is not dropped: its lines wait in ``pending`` and the server
+stops reading from it until the budget refills (back-pressure: the kernel's buffer fills and the
+client's writes wait)."""
 
 from __future__ import annotations
 
+import collections
 import socket
 
 from edge.control import protocol
@@ -12,6 +17,7 @@ class Connection:
     def __init__(self, sock: socket.socket, now: float, rate: float) -> None:
         self.sock, self.fd = sock, sock.fileno()
         self.inbuf, self.outbuf = bytearray(), bytearray()
+        self.pending: collections.deque[bytes] = collections.deque()  # lines read, waiting for budget
         self.subscribed = False
         self.rate, self.tokens, self.refilled = rate, 2 * rate, now  # a token bucket: rate a second, bursts of 2x
         self.progress = now  # when output last moved (or the buffer was last empty)
@@ -38,13 +44,18 @@ class Connection:
             self.drop, self.parting = "sent an over-long line", True
         return [line for line in lines if line.strip()]
 
-    def allow(self, now: float) -> bool:
-        """Spend one request from the budget; False (and ``drop`` set) once the client floods."""
-        self.tokens = min(2 * self.rate, self.tokens + (now - self.refilled) * self.rate) - 1
+    def take(self, now: float) -> bool:
+        """Spend one request from the budget if there is one (False: wait ``wait_s(now)`` and try again)."""
+        self.tokens = min(2 * self.rate, self.tokens + (now - self.refilled) * self.rate)
         self.refilled = now
-        if self.tokens < 0:
-            self.drop = f"flooded (more than {self.rate:g} requests a second)"
-        return not self.drop
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until the budget holds one request again."""
+        return max(0.0, (1 - self.tokens) / self.rate - (now - self.refilled))
 
     def queue(self, line: bytes, now: float, max_out: int) -> None:
         if self.drop:

@@ -12,6 +12,10 @@ Requests carry ``op``::
 
 Commands answer ``{"ok": true, "op": ...}`` once accepted; the loop applies them before its next frame.
 A bad request gets ``{"error": "..."}`` and changes nothing. An ``id`` in a request is echoed in its reply.
+
+Everything from outside is read with ``loads``: strict UTF-8, no lone surrogates, and no big integers (an
+integer of more than ``MAX_DIGITS`` digits, ``NaN`` and ``Infinity`` are read as floats, which every range
+check then refuses by name). The companion checks its HTTP and MQTT commands with the same ``check``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ OPS = QUERIES + COMMANDS
 #: Event types kept for ``history`` (today's moods and songs, and what steered them).
 HISTORY_TYPES = ("mood", "song", "override", "like", "skip")
 MAX_LINE = 64 * 1024  # bytes in one request line
+MAX_DIGITS = 15  # longer integers are read as floats: no big-integer arithmetic on input from a socket
 MAX_MINUTES = 24 * 60  # the longest override
 DEFAULT_MINUTES = 30.0
 
@@ -38,26 +43,57 @@ class BadRequest(MoodplayerError, ValueError):
     """A request the socket refuses; the message says what a good one looks like."""
 
 
+def loads(data: bytes | str) -> Any:
+    """JSON from outside, as ``json.loads`` but strict: UTF-8 only, no lone surrogates anywhere, integers of
+    more than ``MAX_DIGITS`` digits and NaN/Infinity as floats. ``BadRequest`` says what is wrong."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        value = json.loads(text, parse_int=_int, parse_constant=float)
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"not UTF-8 ({e.reason} at byte {e.start})") from None
+    except RecursionError:  # absurd nesting
+        raise BadRequest("not JSON: nested too deeply") from None
+    except ValueError as e:
+        raise BadRequest(f"not JSON ({e})") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("not valid Unicode: a lone surrogate (\\ud800-\\udfff) in a string") from None
+    except RecursionError:
+        raise BadRequest("not JSON: nested too deeply") from None
+    return value
+
+
+def _int(digits: str) -> int | float:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_DIGITS else float(digits)
+
+
 def parse(line: bytes | str, labels: Sequence[str]) -> dict[str, Any]:
     """The request on ``line``, checked and normalised (``mood`` gets ``minutes``); ``BadRequest`` if not."""
     try:
-        request = json.loads(line)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: absurd nesting
-        raise BadRequest(f"not JSON ({e}); send one object a line, e.g. {{\"op\": \"status\"}}") from None
+        request = loads(line)
+    except BadRequest as e:
+        raise BadRequest(f"{e}; send one object a line, e.g. {{\"op\": \"status\"}}") from None
+    return check(request, labels)
+
+
+def check(request: Any, labels: Sequence[str]) -> dict[str, Any]:
+    """``request`` (a value from ``loads``) as a checked, normalised request; ``BadRequest`` if it is not one."""
     if not isinstance(request, dict):
         raise BadRequest('a request is a JSON object, e.g. {"op": "status"}')
     op = request.get("op")
-    if op not in OPS:
-        raise BadRequest(f"unknown op {op!r}; ops: {', '.join(OPS)}")
+    if not isinstance(op, str) or op not in OPS:
+        raise BadRequest(f"unknown op {_show(op)}; ops: {', '.join(OPS)}")
     out: dict[str, Any] = {"op": op}
     if "id" in request:
         out["id"] = request["id"]
     if op == "mood":
         out.update(_mood_args(request, labels))
     elif op == "strategy":
-        if request.get("strategy") not in STRATEGIES:
-            raise BadRequest(f"strategy must be one of {', '.join(STRATEGIES)}, got {request.get('strategy')!r}")
-        out["strategy"] = request["strategy"]
+        strategy = request.get("strategy")
+        if not isinstance(strategy, str) or strategy not in STRATEGIES:
+            raise BadRequest(f"strategy must be one of {', '.join(STRATEGIES)}, got {_show(strategy)}")
+        out["strategy"] = strategy
     elif op == "volume":
         out["volume"] = _number(request.get("volume"), "volume", 0.0, 1.0)
     return out
@@ -69,20 +105,31 @@ def _mood_args(request: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]
     mood = request["mood"]
     if mood is None:
         return {"mood": None, "minutes": None}
-    if mood not in labels:
-        raise BadRequest(f"mood must be one of {', '.join(labels)} or null, got {mood!r}")
+    if not isinstance(mood, str) or mood not in labels:
+        raise BadRequest(f"mood must be one of {', '.join(labels)} or null, got {_show(mood)}")
     minutes = request.get("minutes", DEFAULT_MINUTES)
     return {"mood": mood, "minutes": _number(minutes, "minutes", 0.0, MAX_MINUTES, open_low=True)}
 
 
 def _number(value: Any, name: str, low: float, high: float, open_low: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value > high or value < low or (open_low and value == low):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and isinstance(value, int):
+        ok = -10**MAX_DIGITS < value < 10**MAX_DIGITS  # never converted to float: no OverflowError
+    if not ok or not math.isfinite(value) or value > high or value < low or (open_low and value == low):
         side = f"more than {low:g}" if open_low else f"at least {low:g}"
-        raise BadRequest(f"{name} must be a number, {side} and at most {high:g}, got {value!r}")
+        raise BadRequest(f"{name} must be a number, {side} and at most {high:g}, got {_show(value)}")
     return float(value)
 
 
+def _show(value: Any) -> str:
+    """``value`` for an error message: short, and never a huge integer's digits."""
+    if isinstance(value, int) and not -10**MAX_DIGITS < value < 10**MAX_DIGITS:
+        return "an integer too large"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def encode(obj: dict[str, Any]) -> bytes:
-    """One line of the wire format (NaN and infinities become null)."""
-    return dumps(obj, separators=(",", ":")).encode() + b"\n"
+    """One line of the wire format (NaN and infinities become null; an undecodable file name's
+    surrogates become "?": the line is always UTF-8)."""
+    return dumps(obj, separators=(",", ":")).encode("utf-8", "replace") + b"\n"

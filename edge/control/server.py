@@ -3,8 +3,10 @@
 The loop never waits on it: commands go through ``Steering.submit`` (a bounded queue) and events come
 in through ``publish``, which only appends to each subscriber's buffer and wakes the thread. A client
 whose unsent output passes ``max_out`` bytes or makes no progress for ``stall_s`` seconds is dropped,
-as is one that sends more than ``rate`` requests a second (bursts of ``2 * rate``) or a line longer than
-``protocol.MAX_LINE``.
+as is one that sends a line longer than ``protocol.MAX_LINE``. A client that sends more than ``rate``
+requests a second (bursts of ``2 * rate``) is slowed, never dropped: the server stops reading from it
+until its budget refills. No request, however odd, stops the thread: one that fails unexpectedly gets
+``{"error": ...}`` and is logged.
 """
 
 from __future__ import annotations
@@ -136,15 +138,16 @@ class ControlServer:
 
     def _run(self) -> None:
         try:
+            timeout = 0.5
             while not self._stop.is_set():
-                for key, mask in self._sel.select(timeout=0.5):
+                for key, mask in self._sel.select(timeout=timeout):
                     if key.data == "accept":
                         self._accept()
                     elif key.data == "wake":
                         self._drain_wake()
                     else:
                         self._serve(key.data, mask)
-                self._housekeep()
+                timeout = self._housekeep()
         except Exception:
             log.exception("control socket failed; the camera loop carries on without it")
 
@@ -178,16 +181,21 @@ class ControlServer:
 
     def _read(self, client: Connection) -> None:
         with self._lock:
-            lines = client.receive()
-        for line in lines:
-            if not client.allow(self.clock()):
-                return
+            client.pending.extend(client.receive())
+        self._work(client)
+
+    def _work(self, client: Connection) -> None:
+        """Answer ``client``'s pending lines while its budget lasts."""
+        while client.pending and not client.drop and client.take(self.clock()):
+            line = client.pending.popleft()
             try:
-                request = protocol.parse(line, self.steering.labels)
+                reply = self._answer(client, protocol.parse(line, self.steering.labels))
             except protocol.BadRequest as e:
-                self._reply(client, {"error": str(e)})
-                continue
-            self._reply(client, self._answer(client, request))
+                reply = {"error": str(e)}
+            except Exception as e:  # a bug: the client hears of it, the socket carries on
+                log.exception("control socket: a request failed")
+                reply = {"error": f"internal error ({type(e).__name__}); see the camera process's log"}
+            self._reply(client, reply)
 
     def _answer(self, client: Connection, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
@@ -218,7 +226,12 @@ class ControlServer:
         with self._lock:
             client.flush(self.clock())
 
-    def _housekeep(self) -> None:
+    def _housekeep(self) -> float:
+        """Flush, drop and re-arm every client; returns how long the next select may wait."""
+        timeout = 0.5
+        for client in list(self._clients.values()):
+            if client.pending and not client.drop:
+                self._work(client)
         now = self.clock()
         with self._lock:
             for client in list(self._clients.values()):
@@ -231,9 +244,21 @@ class ControlServer:
                         log.warning("control socket: dropped a client that %s", client.drop)
                     self._forget(client)
                     continue
-                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbuf else 0)
-                if self._sel.get_key(client.sock).events != want:
-                    self._sel.modify(client.sock, want, client)
+                if client.pending:  # over its budget: read nothing more until it has answers
+                    timeout = min(timeout, client.wait_s(now) + 0.001)
+                want = (0 if client.pending else selectors.EVENT_READ) | (selectors.EVENT_WRITE if client.outbuf else 0)
+                self._arm(client, want)
+        return timeout
+
+    def _arm(self, client: Connection, want: int) -> None:  # under _lock
+        registered = client.sock in self._sel.get_map()
+        if not want:
+            if registered:
+                self._sel.unregister(client.sock)
+        elif not registered:
+            self._sel.register(client.sock, want, client)
+        elif self._sel.get_key(client.sock).events != want:
+            self._sel.modify(client.sock, want, client)
 
     def _forget(self, client: Connection) -> None:  # under _lock
         self._clients.pop(client.fd, None)

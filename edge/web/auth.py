@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -15,6 +16,8 @@ from typing import Callable
 TOKEN_FILE = "web-token"
 COOKIE = "moodplayer"
 DEFAULT_STATE = "/var/lib/moodplayer-web"
+
+log = logging.getLogger(__name__)
 
 
 def state_dir(configured: str = "") -> Path:
@@ -66,13 +69,14 @@ class TokenStore:
 
 
 class Limiter:
-    """At most ``failures`` wrong tokens per client address in ``window_s`` seconds; after that every
-    token it presents is refused until the window has passed."""
+    """At most ``failures`` wrong tokens per client address in ``window_s`` seconds; after that the
+    address's guesses are refused until the window has passed (a valid token never is: the caller checks
+    it first). Remembers at most ``addresses`` addresses, forgetting the longest quiet first."""
 
-    def __init__(self, failures: int = 10, window_s: float = 60.0,
+    def __init__(self, failures: int = 10, window_s: float = 60.0, addresses: int = 4096,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures, self.window_s, self.clock = failures, window_s, clock
-        self._seen: dict[str, collections.deque[float]] = {}
+        self.failures, self.window_s, self.addresses, self.clock = failures, window_s, addresses, clock
+        self._seen: dict[str, collections.deque[float]] = {}  # oldest first
 
     def blocked(self, who: str) -> bool:
         times = self._seen.get(who)
@@ -85,9 +89,14 @@ class Limiter:
         return len(times) >= self.failures
 
     def fail(self, who: str) -> None:
-        if len(self._seen) > 10000:  # bounded memory under a scan from many addresses
-            self._seen.clear()
-        self._seen.setdefault(who, collections.deque(maxlen=self.failures)).append(self.clock())
+        times = self._seen.pop(who, None) or collections.deque(maxlen=self.failures)
+        if len(self._seen) >= self.addresses:  # bounded memory under a scan from many addresses
+            del self._seen[next(iter(self._seen))]
+        self._seen[who] = times  # now the newest
+        times.append(self.clock())
+        if len(times) == self.failures:
+            log.warning("pairing: %s locked out for %g s after %d wrong tokens (a paired phone there is not)",
+                        who, self.window_s, self.failures)
 
 
 def same_origin(headers, scheme: str, host: str) -> bool:

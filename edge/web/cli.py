@@ -20,6 +20,8 @@ examples:
   python -m edge web --listen 0.0.0.0:8080 --mqtt-host homeassistant.local   # LAN and Home Assistant
 """
 
+HEADERS_TIMEOUT_S = 10.0  # to send a request's headers, and to keep an idle connection
+BACKLOG = 128  # connections the kernel holds before the companion accepts them
 FLAGS = {"--listen": "web.listen", "--state-dir": "web.state_dir", "--control-socket": "control.socket",
          "--mqtt-host": "mqtt.host", "--mqtt-port": "mqtt.port"}
 
@@ -116,6 +118,7 @@ async def _serve(cfg) -> None:
     from edge.web.app import make_app
     from edge.web.auth import TokenStore, state_dir
     from edge.web.config import split_listen
+    from edge.web.guard import Doorman, connection_cap, served_names
     from edge.web.hub import Hub
 
     stop = asyncio.Event()
@@ -131,16 +134,22 @@ async def _serve(cfg) -> None:
 
         bridge = MqttBridge(cfg.mqtt, hub, loop)
         bridge.start()
-    runner = web.AppRunner(make_app(hub, tokens), access_log=None)
-    await runner.setup()
     host, port = split_listen(cfg.web.listen)
-    await web.TCPSite(runner, host, port).start()
-    log.info("serving on http://%s:%d/ (pair a phone: python -m edge web token); camera process: %s",
-             host, port, cfg.control.socket)
+    runner: web.AppRunner
+    doorman = Doorman(lambda: runner.server, connection_cap(cfg.web.max_connections))
+    app = make_app(hub, tokens, names=served_names(host, cfg.web.host_names()), doorman=doorman)
+    # keepalive_timeout: aiohttp arms it when a connection opens, so it is also the limit for sending the
+    # first request's headers (a slow client is closed after it); the body has its own (app.BODY_TIMEOUT_S).
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=HEADERS_TIMEOUT_S)
+    await runner.setup()
+    server = await loop.create_server(doorman.factory, host, port, backlog=BACKLOG, reuse_address=True)
+    log.info("serving on http://%s:%d/ (pair a phone: python -m edge web token); camera process: %s; "
+             "at most %d connections", host, port, cfg.control.socket, doorman.cap)
     try:
         await hub.run(stop)
     finally:
         if bridge is not None:
             bridge.stop()
+        server.close()
         await runner.cleanup()
         log.info("stopped")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.settings import key
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (``"[::1]:8080"`` for IPv6) as (host, port); ``ValueError`` says what is wrong."""
@@ -21,9 +23,18 @@ def split_listen(listen: str) -> tuple[str, int]:
 class WebConfig:
     listen: str = "127.0.0.1:8080"  # HOST:PORT the page and API listen on; a LAN address is your choice
     state_dir: str = ""  # where the access token lives; "" = $STATE_DIRECTORY, else ~/.local/state/moodplayer-web
+    hosts: str = key("", "more Host names the page answers to, comma-separated (e.g. a DNS name; addresses, "
+                         "localhost and this machine's name always work)")
+    max_connections: int = key(256, "open HTTP connections at most (8..65536; lowered to stay under the "
+                                    "open-file limit; over it, the oldest idle one is closed)")
 
     def __post_init__(self) -> None:
         split_listen(self.listen)
+        if not 8 <= self.max_connections <= 65536:
+            raise ValueError(f"web.max_connections must be 8..65536, got {self.max_connections}")
+
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.hosts.split(",") if h.strip())
 
 
 @dataclass(frozen=True)

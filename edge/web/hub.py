@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Callable
 
 from edge.control.client import ControlClient, ControlUnavailable
 from edge.control.protocol import HISTORY_TYPES
+from edge.web.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +20,12 @@ Listener = Callable[[dict[str, Any]], None]
 class Hub:
     """``run()`` keeps the link up; ``status`` / ``history`` / ``connected`` describe the camera process as
     last heard; ``subscribe()`` gives a bounded queue of events (``{"type": "link", "up": ...}`` when the
-    link changes); ``command(request)`` forwards one request and returns the socket's reply."""
+    link changes); ``command(request)`` forwards one request and returns the socket's reply; ``commands``
+    rate-limits and coalesces the page's and MQTT's commands in front of it; ``refresh()`` is the status,
+    asked of the camera process at most every ``status_s`` however many clients ask."""
 
     def __init__(self, socket_path: str, *, retry_s: float = 0.5, max_retry_s: float = 5.0,
-                 queue_max: int = 256) -> None:
+                 queue_max: int = 256, status_s: float = 0.25) -> None:
         self.socket_path = socket_path
         self.retry_s, self.max_retry_s, self.queue_max = retry_s, max_retry_s, queue_max
         self.status: dict[str, Any] | None = None
@@ -30,6 +34,11 @@ class Hub:
         self.listeners: list[Listener] = []  # called for every event (MQTT)
         self._queues: set[asyncio.Queue] = set()
         self._requests: ControlClient | None = None
+        self.commands = Coalescer(self.command)
+        self.status_s = status_s
+        self._asked: float | None = None  # when the status was last asked for (monotonic)
+        self._asking: asyncio.Future | None = None
+        self._broken: asyncio.Event | None = None  # set when a request failed: reconnect
 
     def subscribe(self) -> asyncio.Queue:
         q: asyncio.Queue = asyncio.Queue(self.queue_max)
@@ -47,10 +56,28 @@ class Hub:
         """The socket's reply to ``request``; ``ControlUnavailable`` while the camera process is away."""
         if self._requests is None or not self.connected:
             raise ControlUnavailable("the camera process is not reachable (reconnecting)")
-        reply = await self._requests.request(request)
+        try:
+            reply = await self._requests.request(request)
+        except ControlUnavailable:
+            if self._broken is not None:
+                self._broken.set()  # a reply may still be on its way: never read it as the next one's
+            raise
         if reply.get("ok") and request.get("op") == "status":
             self._set_status(reply["status"])
         return reply
+
+    async def refresh(self) -> dict[str, Any]:
+        """The status, fresh within ``status_s``; one request in flight for every caller."""
+        if self.status is not None and self._asked is not None and time.monotonic() - self._asked < self.status_s:
+            return self.status
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self) -> dict[str, Any]:
+        reply = await self.command({"op": "status"})
+        self._asked = time.monotonic()
+        return reply["status"]
 
     async def run(self, stop: asyncio.Event) -> None:
         wait = self.retry_s
@@ -82,19 +109,23 @@ class Hub:
             self._set_status((await requests.request({"op": "status"}))["status"])
             self._link(True)
             log.info("connected to the camera process at %s", self.socket_path)
-            waiter = asyncio.ensure_future(stop.wait())
+            self._broken = asyncio.Event()
+            waiter, broken = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._broken.wait())
             try:
                 while True:
-                    done, _ = await asyncio.wait({first, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    if waiter in done:
+                    done, _ = await asyncio.wait({first, waiter, broken}, return_when=asyncio.FIRST_COMPLETED)
+                    if waiter in done or broken in done:
                         first.cancel()
+                        if broken in done:
+                            raise ControlUnavailable("a request went unanswered")
                         return
                     await self._on_event(first.result())
                     first = asyncio.ensure_future(events.__anext__())
             finally:
                 waiter.cancel()
+                broken.cancel()
         finally:
-            self._requests = None
+            self._requests, self._broken, self._asked = None, None, None
             await requests.close()
             await stream.close()
 
@@ -107,8 +138,9 @@ class Hub:
             self.history.append(event)
             del self.history[:-5000]
         self._broadcast(event)
-        try:  # a mood, song or override changes the status: show it now, not at the next push
-            await self.command({"op": "status"})
+        self._asked = None  # a mood, song or override changes the status: show it now, not at the next push
+        try:
+            await self.refresh()
         except ControlUnavailable:
             return
         self._broadcast({"type": "status", **(self.status or {})})

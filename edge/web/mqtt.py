@@ -24,7 +24,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from edge.control import protocol
 from edge.web.config import MqttConfig
+from edge.web.guard import Throttled
 from edge.web.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ OVERRIDE_MINUTES = 30
 ATTRIBUTES_EVERY_S = 10.0
 CAMERA = "camera"  # the select's option that clears the override
 PLAIN_COMMANDS = ("like", "skip", "pause", "resume")
+MAX_PAYLOAD = 1024  # bytes in a command (Home Assistant's are under 100): a longer one is dropped unread
+MAX_QUEUED = 1000  # messages paho keeps for the broker while it is away (it drops the rest)
 
 
 def device_name(cfg: MqttConfig) -> str:
@@ -53,6 +57,8 @@ class MqttBridge:
             self.client.username_pw_set(cfg.username, password)
         self.client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_queued_messages_set(MAX_QUEUED)  # a broker away for a day costs bounded memory
+        self._ignored = Throttled(log)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -90,13 +96,24 @@ class MqttBridge:
         log.warning("MQTT: disconnected (%s); retrying in the background", reason)
 
     def _on_message(self, client, userdata, message) -> None:
+        """Never raises (an exception would end paho's thread, and MQTT with it); never waits."""
         try:
+            if message.retain:  # left on the topic by someone, maybe long ago: never acted on, and cleared
+                if message.payload:
+                    self._ignored.warn(f"retained {message.topic}", "MQTT: ignored a retained command on %s and "
+                                       "cleared it (commands are never retained)", message.topic)
+                    client.publish(message.topic, b"", qos=1, retain=True)
+                return
+            if not message.payload:  # a retained message being cleared
+                return
             request = parse_command(message.payload)
         except ValueError as e:
-            log.warning("MQTT: ignored command %r: %s", message.payload[:200], e)
+            self._ignored.warn(message.topic, "MQTT: ignored a command on %s: %s", message.topic, e)
             return
-        future = asyncio.run_coroutine_threadsafe(self.hub.command(request), self.loop)
-        future.add_done_callback(lambda f: _log_reply(request, f))
+        except Exception:
+            log.exception("MQTT: a command on %s failed", message.topic)
+            return
+        self.hub.commands.offer(request, self.loop)  # rate-limited and coalesced on the asyncio thread
 
     # -- the asyncio thread ------------------------------------------------------------------------
 
@@ -135,33 +152,31 @@ class MqttBridge:
 
 
 def parse_command(payload: bytes) -> dict[str, Any]:
-    """The socket request for an MQTT command payload; ``ValueError`` for one it does not know."""
+    """The socket request for an MQTT command payload; ``ValueError`` (saying why, never quoting the
+    payload) for one it does not take: over ``MAX_PAYLOAD`` bytes, not UTF-8, not a command."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"{len(payload)} bytes, more than a command's {MAX_PAYLOAD}")
     text = payload.decode("utf-8", "replace").strip()
     if text in PLAIN_COMMANDS:
         return {"op": text}
     try:
-        body = json.loads(text)
-    except ValueError:
-        raise ValueError(f"use one of {', '.join(PLAIN_COMMANDS)} or a JSON object") from None
+        body = protocol.loads(payload)
+    except protocol.BadRequest as e:
+        raise ValueError(f"use one of {', '.join(PLAIN_COMMANDS)} or a JSON object ({e})") from None
     if not isinstance(body, dict):
         raise ValueError("a JSON command is an object")
     if "mood" in body:
         mood = None if body["mood"] in (None, CAMERA) else body["mood"]
-        return {"op": "mood", "mood": mood, "minutes": body.get("minutes", OVERRIDE_MINUTES)}
-    for op in ("volume", "strategy"):
-        if op in body:
-            return {"op": op, op: body[op]}
-    raise ValueError('a JSON command has "mood", "volume" or "strategy"')
-
-
-def _log_reply(request: dict[str, Any], future) -> None:
-    try:
-        reply = future.result()
-    except Exception as e:  # the camera process is away: the command is dropped, not queued
-        log.warning("MQTT: command %s not delivered: %s", request["op"], e)
-        return
-    if not reply.get("ok"):
-        log.warning("MQTT: command %s refused: %s", request["op"], reply.get("error"))
+        if not isinstance(mood, (str, type(None))):
+            raise ValueError('"mood" is a label, "camera" or null')
+        request = {"op": "mood", "mood": mood, "minutes": body.get("minutes", OVERRIDE_MINUTES)}
+    else:
+        op = next((op for op in ("volume", "strategy") if op in body), None)
+        if op is None:
+            raise ValueError('a JSON command has "mood", "volume" or "strategy"')
+        request = {"op": op, op: body[op]}
+    labels = [request["mood"]] if isinstance(request.get("mood"), str) else []  # the loop checks the label
+    return protocol.check(request, labels)
 
 
 def discovery(prefix: str, device: str, base: str, labels: tuple[str, ...]) -> dict[str, dict[str, Any]]:
