@@ -175,6 +175,8 @@ async def _command(request: web.Request) -> web.Response:
             body = protocol.loads(raw) if raw.strip() else {}
         except asyncio.TimeoutError:
             return _error(408, f"the body took longer than {BODY_TIMEOUT_S:g} s to arrive")
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"the body is over {MAX_BODY} bytes; a command needs far fewer")
         except protocol.BadRequest as e:
             return _error(400, f"the body must be UTF-8 JSON, e.g. {{\"mood\": \"sad\", \"minutes\": 30}}: {e}")
     if not isinstance(body, dict):
@@ -196,7 +198,8 @@ async def _command(request: web.Request) -> web.Response:
 
 async def _events(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
     await response.prepare(request)
     q = hub.subscribe()
     try:
