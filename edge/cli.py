@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Sequence
 
+from edge.logs import setup_logging
+
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 EPILOG = """\
@@ -81,19 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbose: bool) -> None:
-    # Under systemd (journald) the journal adds its own timestamps.
-    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") \
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, datefmt="%H:%M:%S")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     from edge import config as configs
 
     overrides = {k: v for k, v in vars(args).items() if "." in k and v is not None}
@@ -155,8 +150,8 @@ def _run(cfg) -> int:
     from edge.loop import run
     from edge.music.library import LibraryError
     from edge.overlay import OverlayError
-    from edge.service import ServiceHooks
     from edge.sources import SourceError
+    from edge.systemd import ServiceHooks
 
     stop = threading.Event()
     hooks = ServiceHooks()  # sd_notify: READY, WATCHDOG, STATUS under systemd; nothing elsewhere
@@ -180,15 +175,15 @@ def _run(cfg) -> int:
 
 
 def _install(argv: Sequence[str]) -> int:
-    from edge.service import install_main
+    from edge.install import main as install_main
 
     return install_main(argv)
 
 
 def _audio_devices(argv: Sequence[str]) -> int:
-    from edge.service import audio_devices_main
+    from edge.music.devices import main as devices_main
 
-    return audio_devices_main(argv)
+    return devices_main(argv)
 
 
 def _songs(argv: Sequence[str]) -> int:

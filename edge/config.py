@@ -22,7 +22,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 # Light modules only (no numpy, OpenCV, pygame): --print-config, the installer and the companion load fast.
 from edge.errors import MoodplayerError
@@ -175,18 +175,25 @@ def _suggest(word: str, options: Mapping[str, Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def to_toml(cfg: Config) -> str:
-    """The effective config as TOML, every key shown (what ``--print-config`` prints)."""
+def to_toml(cfg: Config, comments: Mapping[str, str] | None = None, active: Collection[str] | None = None) -> str:
+    """The config as TOML, every key shown: what ``--print-config`` prints, and (with ``comments``, a
+    ``# line`` above each named ``section.key``, and ``active``, the only keys written set: every other
+    is written commented out with its value) the installer's commented config. The one TOML writer."""
     lines = []
     for name in SECTIONS:
         lines.append(f"[{name}]")
         for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            dotted = f"{name}.{key}"
+            if comments and dotted in comments:
+                lines.append(f"# {comments[dotted]}")
+            prefix = "# " if active is not None and dotted not in active else ""
+            lines.append(f"{prefix}{key} = {toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """One value as TOML (bool, int, float, str: the types config keys have)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):  # a TOML basic string: JSON's escapes are TOML's, and TOML also wants DEL escaped

@@ -27,11 +27,11 @@ import cv2
 
 import edge.sources as sources
 from edge import config as configs
-from edge.cli import _setup_logging
+from edge.logs import setup_logging
 from edge.loop import run
 from edge.music import analysis
 from edge.music.deck import Deck
-from edge.service import ServiceHooks
+from edge.systemd import ServiceHooks
 from edge.sources import Resilient, Source, SourceError
 from edge.types import Frame
 
@@ -99,7 +99,7 @@ def faults(world: Camera, stop: threading.Event) -> None:
 
 
 def main(args: dict) -> int:
-    _setup_logging(verbose=False)
+    setup_logging(verbose=False)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
     world = Camera(args["photo"])
     sources.CameraSource = camera_class(world)

@@ -102,7 +102,7 @@ LIGHT = {
     # dataclass lives in a light module.
     "config": "import edge.config as c; c.to_toml(c.load(None, {'detect.every': 2}))",
     # The companion handles no frames; on a small Pi it runs beside the camera process.
-    "companion": "import edge.cli, edge.web.cli, edge.web.app, edge.web.mqtt, edge.web.hub, edge.web.install",
+    "companion": "import edge.cli, edge.web.cli, edge.web.app, edge.web.mqtt, edge.web.hub, edge.install",
 }
 
 

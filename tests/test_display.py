@@ -218,7 +218,7 @@ def test_display_under_systemd_without_a_screen_runs_headless_with_one_journal_l
 # -- the installer --------------------------------------------------------------------------------
 
 def test_install_display_writes_the_overlay_into_the_unit_and_checks_the_screen(tmp_path, capsys):
-    from edge.service import install_main
+    from edge.install import main as install_main
 
     venv = Path(sys.prefix)
     assert install_main(["--root", str(tmp_path), "--display", "--venv", str(venv), "--no-start"]) == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("benchmarks",)  # edge joins when the service split lands (issue 26 item 4)
+PACKAGES = ("edge", "benchmarks")
 
 
 def module_name(path: Path) -> str:

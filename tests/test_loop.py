@@ -234,7 +234,7 @@ def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplo
     from edge.music.config import MusicConfig
     from edge.music.outputs import OutputError
     from edge.music.player import Player
-    from edge.service import Notifier, ServiceHooks
+    from edge.systemd import Notifier, ServiceHooks
 
     class Broken:
         name = "broken"

@@ -57,7 +57,7 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
 def _reopener(source: Source, cfg: SourceConfig) -> Callable[[], Source]:
     """Opens the same camera again (for ``auto``: the kind it found, so a retry stays quiet)."""
     if isinstance(source, PicameraSource):
-        num = source._camera_num
+        num = source.camera_num
         return lambda: PicameraSource(cfg, num)
     if isinstance(source, CameraSource):
         device = source.device

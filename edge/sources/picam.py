@@ -45,7 +45,7 @@ class PicameraSource(Source):
         self.name = f"picamera2 {camera_num}"
         self.fps = cfg.fps
         self._cfg = cfg
-        self._camera_num = camera_num
+        self.camera_num = camera_num
         self._swap = cfg.color_order == "rgb"
         self._index = 0
         self._t0_ns: int | None = None

@@ -62,9 +62,9 @@ def main(argv: Sequence[str]) -> int:
         return 2
     if token:
         return _token(cfg, args.new, args.host)
-    from edge.cli import _setup_logging
+    from edge.logs import setup_logging
 
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     if not cfg.control.socket:
         print("error: the companion needs the camera process's socket: --control-socket PATH (or control.socket "
               "in the config), the same path `python -m edge --control-socket PATH` uses", file=sys.stderr)
