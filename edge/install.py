@@ -121,8 +121,9 @@ CONFIG_COMMENTS: dict[str, str] = {
     "music.songs": "songs: a subfolder per mood (happy/, sad/ ...), see docs/music.md; readable by the "
                    "service, so not in /home",
     "music.state_dir": "likes, skips and the song feature cache (the service can write only here)",
-    "music.audio_device": "SDL output name from `python -m edge audio-devices` (HDMI, headphones jack, "
-                          "USB DAC); empty: ALSA's default. See docs/raspberry-pi.md",
+    "music.audio_device": "a name from `python -m edge audio-devices`: default:CARD=vc4hdmi0 (HDMI0), "
+                          "default:CARD=Headphones (jack), default:CARD=<id> (USB DAC); empty: ALSA's default. "
+                          "See docs/raspberry-pi.md",
     "output.headless": "the service passes --headless, or --display after `install --display`: the HDMI overlay, "
                        "docs/raspberry-pi.md §6",
     "output.log_every": "seconds between progress lines in the journal (0: never)",

@@ -8,6 +8,15 @@ A device that goes away (USB DAC unplugged, HDMI screen off) does not stop SDL's
 mixing into nothing and ``get_pos`` keeps counting. What changes is the device's status, which SDL
 sets to stopped when a write fails; ``alive`` reads it (``SDL_GetAudioDeviceStatus`` through
 ctypes on the SDL library pygame loaded). Where that library can't be found, ``alive`` is True.
+
+Device names. SDL's ``devicename`` takes only names from SDL's own list, and says "No such device."
+for any ALSA name (``default``, ``default:CARD=vc4hdmi0``, ``hdmi:CARD=vc4hdmi0,DEV=0``, a PCM the ALSA
+config defines). With the ALSA driver SDL opens ``$AUDIODEV`` when ``devicename`` is NULL (SDL 2.28's
+``get_audio_device`` in SDL_alsa_audio.c), so an ALSA name (``is_alsa_name``) goes there. On a Pi's
+vc4 HDMI the ``hw:`` device takes IEC958 frames only (SDL: "Unsupported audio format"), so the names
+to use are ``default:CARD=<id>`` (``python -m edge audio-devices`` lists them), whose plugins convert.
+A device that does not open raises ``OutputError`` with ALSA's own error and what to try next; the
+deck logs that once and retries quietly with backoff.
 """
 
 from __future__ import annotations
@@ -30,6 +39,20 @@ _SDL_AUDIO_STOPPED = 0
 _MAX_DEVICE_ID = 32
 
 
+def is_alsa_name(name: str) -> bool:
+    """An ALSA PCM name rather than one of SDL's device descriptions: ``default``, ``x:ARGS``, or a bare
+    identifier such as a PCM the ALSA config defines (SDL's names are descriptions with spaces)."""
+    return ":" in name or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name) is not None
+
+
+def open_hint(device: str | None) -> str:
+    """What to try after ``device`` (None: the default) did not open."""
+    hint = "try a name from `python -m edge audio-devices` in music.audio_device (default:CARD=<card>)"
+    if device is None or device == "default" or "hdmi" in device.lower():
+        hint += "; HDMI on a Raspberry Pi (vc4hdmi) plays only if the screen was on and connected at boot"
+    return hint
+
+
 class MixerOutput:
     name = "pygame"
 
@@ -41,10 +64,16 @@ class MixerOutput:
         self._device_id: int | None = None
 
     def open(self) -> None:
+        sdl_name = self.device
+        if self.device is not None and is_alsa_name(self.device):
+            os.environ["AUDIODEV"] = self.device  # read by SDL's ALSA driver in init, on this (the player's) thread
+            sdl_name = None
         try:
-            pygame.mixer.init(frequency=44100, size=-16, channels=2, buffer=2048, devicename=self.device)
+            pygame.mixer.init(frequency=44100, size=-16, channels=2, buffer=2048, devicename=sdl_name)
         except pygame.error as e:
-            raise OutputError(str(e)) from None
+            name = self.device or os.environ.get("AUDIODEV") or "default"
+            log.debug("audio device %r did not open (%s)", name, e)  # every try; the deck warns once
+            raise OutputError(f"audio device {name!r} did not open ({e}): {open_hint(self.device)}") from None
         self._open = True
         self._device_id = self._find_device()
         freq, size, channels = pygame.mixer.get_init()
