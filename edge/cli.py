@@ -150,7 +150,7 @@ def _run(cfg) -> int:
     from edge.loop import run
     from edge.music.library import LibraryError
     from edge.overlay import OverlayError
-    from edge.sources import SourceError
+    from edge.sources import EXIT_RESCAN, CameraAbsent, SourceError
     from edge.systemd import ServiceHooks
 
     stop = threading.Event()
@@ -166,6 +166,11 @@ def _run(cfg) -> int:
     try:
         # Under systemd a missing camera is waited for (READY, watchdog, STATUS); by hand it is exit 2.
         run(cfg, stop, on_frame=hooks.on_frame, on_source=hooks.on_source, wait_for_camera=hooks.notifier.enabled)
+    except CameraAbsent as e:  # systemd starts a fresh process, whose libcamera looks for cameras again
+        hooks.status(f"restarting to look for a camera: {e}")
+        print(f"error: {e}; exiting {EXIT_RESCAN} so that systemd restarts moodplayer and looks again",
+              file=sys.stderr)
+        return EXIT_RESCAN
     except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError,
             ControlError) as e:
         hooks.status(f"error: {e}")

@@ -312,7 +312,8 @@ def run(cfg: Config, stop: threading.Event | None = None,
         if pipe.steering is not None:  # the socket's commands and mood override (docs/web.md)
             control = ControlServer(cfg.control.socket, pipe.steering)
             control.start()
-        source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera)
+        source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera,
+                             lores_width=cfg.detect.detect_width)  # picamera2's lores: Frame.lores
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
         pipe.open_outputs(source.fps, unattended=wait_for_camera)

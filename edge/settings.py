@@ -6,6 +6,7 @@ re-exports its own (``edge.detect.DetectConfig`` is ``edge.settings.DetectConfig
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,13 @@ class SourceConfig:
     spec: str = "auto"
     width: int = 640
     height: int = 480
-    fps: float = 30.0
+    fps: float = 15.0
     realtime: bool = False
     loop: bool = False
     color_order: str = "bgr"
+    camera_wait_s: float = key(120.0, "under systemd, seconds to wait for a camera absent at start before the "
+                                      "process exits 75 so that systemd restarts it and libcamera looks again "
+                                      "(s, > 0; only where picamera2 is installed)")
 
     def __post_init__(self) -> None:
         if not self.spec.strip():
@@ -50,6 +54,8 @@ class SourceConfig:
             raise ValueError(f"'width' and 'height' must be positive, got {self.width}x{self.height}")
         if not self.fps > 0:
             raise ValueError(f"'fps' must be positive, got {self.fps}")
+        if not (0 < self.camera_wait_s < math.inf):
+            raise ValueError(f"'camera_wait_s' must be a positive number of seconds, got {self.camera_wait_s}")
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"'color_order' must be one of {', '.join(COLOR_ORDERS)}, got {self.color_order!r}")
 

@@ -152,8 +152,8 @@ def test_the_loop_plays_into_a_named_pcm_and_a_missing_one_warns_once(speaker, t
     # A name ALSA does not know: the run goes on (every frame read), one warning with ALSA's error and
     # what to try, then quiet retries.
     quiet_events = tmp_path / "quiet.jsonl"
-    done = subprocess.run([*base, "--music-audio-device", "nosuch", "-v", "--events", str(quiet_events), "--events-frames"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*base, "--music-audio-device", "nosuch", "-v", "--events", str(quiet_events),
+                           "--events-frames"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     warnings = [line for line in done.stderr.splitlines() if "WARNING" in line and "nosuch" in line]
     assert len(warnings) == 1, done.stderr[-3000:]

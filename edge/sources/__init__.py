@@ -11,74 +11,106 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Callable
 
 from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8, is_camera_spec
 from edge.sources.camera import CameraSource
+from edge.sources.choice import DEFAULT_DEVICE, CameraChoice, Probe, choose, probe
 from edge.sources.images import IMAGE_SUFFIXES, FolderSource, ImageSource
-from edge.sources.picam import PicameraSource, picamera2_cameras
+from edge.sources.picam import PicameraSource, camera_info, import_picamera2
 from edge.sources.resilient import OnState, Resilient
 from edge.sources.video import VideoSource
 
 __all__ = ["Source", "SourceConfig", "SourceError", "open_source", "as_bgr8", "CameraSource", "FolderSource",
-           "ImageSource", "PicameraSource", "Resilient", "VideoSource"]
+           "ImageSource", "PicameraSource", "Resilient", "VideoSource", "CameraAbsent", "DEFAULT_DEVICE", "EXIT_RESCAN",
+           "open_camera"]
 
 log = logging.getLogger(__name__)
 
-#: The camera ``auto`` tries after picamera2.
-DEFAULT_DEVICE = "/dev/video0"
+
+class CameraAbsent(SourceError):
+    """A service waited ``source.camera_wait_s`` for a camera that picamera2 could not see: the process
+    ends (exit ``EXIT_RESCAN``) so that systemd starts a fresh one, whose libcamera looks again."""
+
+
+#: The exit code for ``CameraAbsent`` (EX_TEMPFAIL): Restart=on-failure restarts on it.
+EXIT_RESCAN = 75
 
 
 def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_state: OnState | None = None,
-                resilient: bool = True, wait_for_camera: bool = False) -> Source:
+                resilient: bool = True, wait_for_camera: bool = False, lores_width: int | None = None,
+                look: Callable[[], Probe] | None = None) -> Source:
     """An open source for ``cfg.spec``; ``SourceError`` says what to try when there is none.
 
     A live camera comes wrapped in ``Resilient`` (unless ``resilient=False``): when it disappears it is
     reopened with backoff and the frames go on; ``stop`` ends such a wait, ``on_state(event, message)``
     hears "lost", "waiting" and "back" (see ``edge.sources.resilient``). With ``wait_for_camera`` (a
-    service) a camera spec that finds no camera is an outage to wait out, and no outage ever ends the run.
+    service) a camera spec that finds no camera is an outage to wait out: each try looks again (sysfs,
+    /dev/v4l/by-id); libcamera's list is read once per process, so where picamera2 is installed the wait
+    ends after ``cfg.camera_wait_s`` with ``CameraAbsent`` (a fresh process sees new cameras). Once a
+    camera ran, no outage ends the run. ``lores_width``: picamera2's lores stream width (Frame.lores).
+    ``look``: what the system shows (``edge.sources.choice.probe`` on the real system; tests pass theirs).
     """
-    give_up = {"give_up_s": None} if wait_for_camera else {}
+    spec = cfg.spec.strip()
+    if not is_camera_spec(spec):
+        return _open_file(cfg)
+    look = look or _look
+    choice = choose(spec, look())
+    for warning in choice.warnings:
+        log.warning("%s", warning)
+    log.info("camera: %s", choice)
     try:
-        source = _open(cfg)
+        source = open_camera(choice, cfg, lores_width)
     except SourceError as e:
-        if not (wait_for_camera and resilient and is_camera_spec(cfg.spec)):
+        if not (wait_for_camera and resilient):
             raise
-        return Resilient.waiting(lambda: _open(cfg), f"camera {cfg.spec.strip()}", str(e), stop=stop,
-                                 on_state=on_state, **give_up)
-    if resilient and source.live:
-        return Resilient(_reopener(source, cfg), first=source, stop=stop, on_state=on_state, **give_up)
+        bound: dict = {"give_up_s": None}
+        if _picamera2_importable(choice):  # libcamera's list is stale in this process: bounded, then exit
+            bound = {"give_up_s": cfg.camera_wait_s, "give_up": CameraAbsent}
+        return Resilient.waiting(lambda: open_camera(_again(spec, look), cfg, lores_width), f"camera {spec}", str(e),
+                                 stop=stop, on_state=on_state, **bound)
+    if resilient:  # the same camera again (a retry stays quiet)
+        return Resilient(lambda: open_camera(choice, cfg, lores_width), first=source, stop=stop, on_state=on_state,
+                         **({"give_up_s": None} if wait_for_camera else {}))
     return source
 
 
-def _reopener(source: Source, cfg: SourceConfig) -> Callable[[], Source]:
-    """Opens the same camera again (for ``auto``: the kind it found, so a retry stays quiet)."""
-    if isinstance(source, PicameraSource):
-        num = source.camera_num
-        return lambda: PicameraSource(cfg, num)
-    if isinstance(source, CameraSource):
-        device = source.device
-        return lambda: CameraSource(device, cfg)
-    return lambda: _open(cfg)
+def _picamera2_importable(choice: CameraChoice) -> bool:
+    return not any(w.startswith("picamera2 is not available") for w in choice.warnings)
 
 
-def _open(cfg: SourceConfig) -> Source:
+def _look() -> Probe:
+    return probe(camera_info)
+
+
+def _again(spec: str, look: Callable[[], Probe]) -> CameraChoice:
+    """A fresh decision for a retry (new USB cameras, nodes); logged at DEBUG."""
+    choice = choose(spec, look())
+    log.debug("camera (retry): %s", choice)
+    return choice
+
+
+def open_camera(choice: CameraChoice, cfg: SourceConfig, lores_width: int | None = None) -> Source:
+    """Open what ``choose`` decided; ``SourceError`` when it found nothing or the camera did not open."""
+    if choice.backend == "picamera2":
+        try:
+            picamera2 = import_picamera2()
+        except Exception as e:
+            raise SourceError(f"picamera2 is not available ({e})") from None
+        return PicameraSource(cfg, int(choice.device), picamera2, lores_width)
+    if choice.backend == "opencv":
+        device = choice.device
+        if isinstance(device, str) and not Path(device).exists():
+            raise SourceError(f"no camera at {device}: check `ls /dev/video*` and the cable")
+        return CameraSource(device, cfg)
+    raise SourceError(choice.why)
+
+
+def _open_file(cfg: SourceConfig) -> Source:
     spec = cfg.spec.strip()
-    if spec == "auto":
-        return _auto(cfg)
-    match = re.fullmatch(r"picamera2?(?::(\d+))?", spec)
-    if match:
-        return PicameraSource(cfg, int(match.group(1) or 0))
-    if spec.isdigit():
-        return CameraSource(int(spec), cfg)
     path = Path(spec).expanduser()
-    if spec.startswith("/dev/") and not path.is_file() and not path.is_dir():  # /dev/shm/clip.mp4 is a file
-        if not path.exists():
-            raise SourceError(f"no camera at {spec}: check `ls /dev/video*` and the cable")
-        return CameraSource(spec, cfg)
     if path.is_dir():
         return FolderSource(path, cfg)
     if path.is_file():
@@ -87,24 +119,3 @@ def _open(cfg: SourceConfig) -> Source:
         return VideoSource(path, cfg)
     raise SourceError(f"no such file or folder: {spec} (a source is auto, picamera2, a camera index like 0, "
                       "a device like /dev/video0, a video, an image or a folder of images)")
-
-
-def _auto(cfg: SourceConfig) -> Source:
-    """picamera2 if it is installed and sees a camera, else /dev/video0 if it opens."""
-    if picamera2_cameras() > 0:
-        try:
-            source = PicameraSource(cfg)
-            log.info("auto source: picamera2 camera 0")
-            return source
-        except SourceError as e:
-            log.warning("auto source: %s; trying %s", e, DEFAULT_DEVICE)
-    if Path(DEFAULT_DEVICE).exists():
-        try:
-            source = CameraSource(DEFAULT_DEVICE, cfg)
-            log.info("auto source: %s (OpenCV)", DEFAULT_DEVICE)
-            return source
-        except SourceError as e:
-            log.warning("auto source: %s", e)
-    raise SourceError(f"no camera found (tried picamera2 and {DEFAULT_DEVICE}): pass a video with --source "
-                      "clip.mp4 or a photo with --source photo.jpg (or a folder of them), or check the cable / "
-                      "`ls /dev/video*`")

@@ -52,14 +52,17 @@ class Resilient(Source):
     def __init__(self, factory: Callable[[], Source], first: Source | None = None, *,
                  stop: threading.Event | None = None, on_state: OnState | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] | None = None,
-                 give_up_s: float | None = GIVE_UP_S, lost: tuple[str, str] | None = None) -> None:
-        """``lost`` = (name, why): start in an outage instead of opening (see ``waiting``)."""
+                 give_up_s: float | None = GIVE_UP_S, lost: tuple[str, str] | None = None,
+                 give_up: type[SourceError] = SourceError) -> None:
+        """``lost`` = (name, why): start in an outage instead of opening (see ``waiting``); ``give_up``:
+        the error ``read()`` raises after ``give_up_s``."""
         super().__init__(realtime=False)
         self._factory = factory
         self._inner: Source | None = first if first is not None or lost else factory()
         self.name = self._inner.name if self._inner is not None else lost[0]
         self.fps = self._inner.fps if self._inner is not None else None
         self.give_up_s = give_up_s
+        self._give_up = give_up
         self._stop = stop
         self._wake = threading.Event()  # set by close(): ends a wait
         self._on_state = on_state
@@ -167,7 +170,7 @@ class Resilient(Source):
         assert self._lost_since is not None
         away = self._clock() - self._lost_since
         if self.give_up_s is not None and away >= self.give_up_s:
-            raise SourceError(f"{self.name}: lost for {away:.0f} s, giving up (last error: {self._why}): check "
+            raise self._give_up(f"{self.name}: lost for {away:.0f} s, giving up (last error: {self._why}): check "
                               "the cable and power, and that no other program uses the camera")
         self._emit("waiting", f"{self.name} lost {away:.0f} s ago ({self._why}); next try in "
                               f"{max(0.0, self._next_try - self._clock()):.1f} s")
