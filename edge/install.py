@@ -116,7 +116,8 @@ class Plan:
 
 #: Comments for the keys of the default config (keys not here are listed without one).
 CONFIG_COMMENTS: dict[str, str] = {
-    "source.spec": "auto: the Pi camera (picamera2), else /dev/video0; or picamera2:1, 0, /dev/video2",
+    "source.spec": "auto: the ribbon camera (picamera2), else a USB webcam (OpenCV), see docs/raspberry-pi.md; "
+                   "or picamera2:1, 0, /dev/video2",
     "classify.model": "model bundle folder; empty: the one that ships (models/default)",
     "music.songs": "songs: a subfolder per mood (happy/, sad/ ...), see docs/music.md; readable by the "
                    "service, so not in /home",

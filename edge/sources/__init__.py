@@ -67,7 +67,8 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
         if not (wait_for_camera and resilient):
             raise
         bound: dict = {"give_up_s": None}
-        if _picamera2_importable(choice):  # libcamera's list is stale in this process: bounded, then exit
+        if _picamera2_importable(choice) and not (spec.isdigit() or spec.startswith("/dev/")):
+            # libcamera's list is stale in this process: bounded, then exit for a fresh one
             bound = {"give_up_s": cfg.camera_wait_s, "give_up": CameraAbsent}
         return Resilient.waiting(lambda: open_camera(_again(spec, look), cfg, lores_width), f"camera {spec}", str(e),
                                  stop=stop, on_state=on_state, **bound)

@@ -14,7 +14,7 @@ The rules for ``auto``, in order:
    webcams too (``Id`` ``/base/.../usb@...-1.2:1.0-046d:0825``), but through picamera2 their RGB888
    is adjusted to YUYV (gray frames) or MJPEG (RGB, not BGR): they go to OpenCV instead;
 2. a USB camera by id: OpenCV, through its by-id name (stable across replugs and boots);
-3. ``/dev/video0`` when there is no by-id folder (no udev, a container): OpenCV, unless
+3. else ``/dev/video0`` (a webcam without a by-id name: no udev, a container): OpenCV, unless
 4. its name says it is no webcam: a CSI receiver (``unicam-image`` on a Pi 0-4, ``rp1-cfe-*`` on a
    Pi 5: the ribbon camera's raw Bayer node, which only libcamera can drive), an ISP or a codec.
    Such a node is never opened as a webcam, whatever the spec.
