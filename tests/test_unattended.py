@@ -274,7 +274,7 @@ def disk_full(svc: Service) -> None:
     assert svc.likes() == likes + 2
     svc.wait(lambda: len(svc.events.read_text().splitlines()) > events, 20, "events written again")
     assert all(json.loads(line) for line in svc.events.read_text().splitlines())  # every line whole
-    assert "events are written to" in svc.log_text()
+    svc.wait(lambda: "events are written to" in svc.log_text(), 10, "the log saying events are written again")
     svc.fed(since)
 
 
