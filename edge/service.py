@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from edge.arch import require_64bit
 from edge.statefile import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -363,6 +364,7 @@ def install_main(argv: Sequence[str]) -> int:
               "(or --root DIR to write the files into a folder, --dry-run to see what it would do)", file=sys.stderr)
         return 2
     try:
+        require_64bit()  # a 32-bit Pi OS: one line that says so, before anything is written
         plan = plan_install(root, args.user, Path(os.path.abspath(args.venv)), Path(args.project).absolute(),
                             start=not args.no_start, display=args.display)
         if args.display:  # the screen, as the service will open it (edge.display)
