@@ -89,11 +89,19 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
+    levers = None
+    if as_program:  # process-wide memory levers, before NumPy, OpenCV and pygame load; never in a caller's process
+        from edge import footprint
+
+        levers = footprint.apply()
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    if levers:
+        logging.getLogger("edge.footprint").debug("memory levers: %s", levers)
     from edge import config as configs
 
     overrides = {k: v for k, v in vars(args).items() if "." in k and v is not None}
