@@ -16,27 +16,18 @@ process-wide ones; they change no result and no frame rate:
   Nothing on the camera path calls BLAS (the song analysis uses ``einsum`` on its own thread, see
   ``edge.music.features._dot``), so ``OPENBLAS_NUM_THREADS=1`` (unless set) saves the idle threads and
   their buffers. It must be set before NumPy is imported.
-- **glibc malloc**: every thread that allocates gets its own arena by default (up to 8 per core), and the
-  threshold above which a block is its own ``mmap`` (returned to the system when freed) grows to the
-  largest block freed so far, so the song analysis's arrays end up in an arena that keeps them. Two
-  arenas, and a fixed 256 KB threshold, keep the analysis's peaks from staying resident. ``mallopt``
-  through ctypes; elsewhere than glibc nothing is done. The environment (``MALLOC_ARENA_MAX``,
-  ``MALLOC_MMAP_THRESHOLD_``) wins where it is set.
+- not **glibc malloc** settings: with the song analysis in chunks (``edge.music.features``), two
+  arenas (``MALLOC_ARENA_MAX=2``) and a fixed mmap threshold moved the peak by 1-2 MB, and the fixed
+  threshold cost the video path 0.2 s of system time per 600 frames (each decoded frame its own
+  ``mmap``); glibc's defaults stay.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-
-# mallopt parameters, from glibc's malloc.h.
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-ARENA_MAX = 2
-MMAP_THRESHOLD = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,7 +36,6 @@ class Applied:
 
     pkg_resources_blocked: bool
     openblas_threads: str | None  # the value in the environment afterwards
-    malloc: tuple[str, ...]  # the mallopt settings made, e.g. ("M_ARENA_MAX=2",)
 
 
 def block_pkg_resources(modules: MutableMapping[str, object] | None = None) -> bool:
@@ -57,32 +47,9 @@ def block_pkg_resources(modules: MutableMapping[str, object] | None = None) -> b
     return True
 
 
-def tune_malloc(environ: MutableMapping[str, str] | None = None, libc: object | None = None) -> tuple[str, ...]:
-    """Two malloc arenas and a fixed mmap threshold on glibc (each unless its environment variable is
-    set); the settings made."""
-    environ = os.environ if environ is None else environ
-    if libc is None:
-        try:
-            libc = ctypes.CDLL(None)
-        except OSError:
-            return ()
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:  # not glibc (musl has no mallopt; macOS)
-        return ()
-    done = []
-    for name, param, value, env in (("M_ARENA_MAX", M_ARENA_MAX, ARENA_MAX, "MALLOC_ARENA_MAX"),
-                                    ("M_MMAP_THRESHOLD", M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_")):
-        if env in environ:
-            continue
-        if mallopt(ctypes.c_int(param), ctypes.c_int(value)) == 1:
-            done.append(f"{name}={value}")
-    return tuple(done)
-
-
 def apply(environ: MutableMapping[str, str] | None = None) -> Applied:
     """Every lever above, for the device loop's process; call it before NumPy, OpenCV or pygame is
     imported and before any thread starts."""
     environ = os.environ if environ is None else environ
     environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return Applied(pkg_resources_blocked=block_pkg_resources(), openblas_threads=environ.get("OPENBLAS_NUM_THREADS"),
-                   malloc=tune_malloc(environ))
+    return Applied(pkg_resources_blocked=block_pkg_resources(), openblas_threads=environ.get("OPENBLAS_NUM_THREADS"))

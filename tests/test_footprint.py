@@ -1,11 +1,10 @@
 """The device process's memory levers (edge.footprint): what each does, and that ``python -m edge`` applies
 them in its own process (pygame imported without pkg_resources, one OpenBLAS thread) while a caller of
-``edge.cli.main`` keeps its process as it was. Peak memory itself is a benchmark figure
+``edge.cli.main`` keeps its process as it was; and the song analysis's block-wise decimation. Peak memory itself is a benchmark figure
 (``python -m benchmarks --only memory``), not a test."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import subprocess
@@ -28,31 +27,6 @@ def test_pkg_resources_is_blocked_unless_already_imported():
     assert footprint.block_pkg_resources(already) is False and already["pkg_resources"] is not None
 
 
-class _Libc:
-    """Records mallopt calls; answers 1 (success) as glibc does."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []
-
-    def mallopt(self, param: ctypes.c_int, value: ctypes.c_int) -> int:
-        self.calls.append((param.value, value.value))
-        return 1
-
-
-def test_malloc_gets_two_arenas_and_a_fixed_mmap_threshold_unless_the_environment_says_otherwise():
-    libc = _Libc()
-    assert footprint.tune_malloc({}, libc) == ("M_ARENA_MAX=2", f"M_MMAP_THRESHOLD={256 * 1024}")
-    assert libc.calls == [(-8, 2), (-3, 256 * 1024)]
-    libc = _Libc()
-    assert footprint.tune_malloc({"MALLOC_ARENA_MAX": "4"}, libc) == (f"M_MMAP_THRESHOLD={256 * 1024}",)
-    assert footprint.tune_malloc({}, object()) == ()  # no mallopt: not glibc
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_this_glibc_takes_the_settings():
-    assert footprint.tune_malloc({}) == ("M_ARENA_MAX=2", f"M_MMAP_THRESHOLD={256 * 1024}")
-
-
 def test_python_m_edge_applies_them_in_its_own_process_and_pygame_still_plays(tmp_path):
     """A real run with music on: pygame (its mixer on SDL's dummy driver) starts, pkg_resources is never
     imported, and NumPy's OpenBLAS runs one thread."""
@@ -61,7 +35,7 @@ def test_python_m_edge_applies_them_in_its_own_process_and_pygame_still_plays(tm
     import cv2
 
     cv2.imwrite(str(photo), image)
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MALLOC_ARENA_MAX")}
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     env.update(SDL_AUDIODRIVER="dummy", PYTHONPATH=str(ROOT))
     code = ("import sys, runpy; sys.argv = ['edge', '--source', sys.argv[1], '--loop', '--max-frames', '3', "
             "'--songs', sys.argv[2], '-v']; import atexit; "
