@@ -1,7 +1,7 @@
 """Peak memory of the whole device process (``python -m benchmarks --only memory``): the Pi Zero 2 W's bar.
 
 What is measured is what a Pi's 512 MB feel: the peak resident set (``ru_maxrss`` from ``wait4``, through
-``suite.run_process``'s fork shim) of one ``python -m edge`` process, headless, paced (``--realtime``),
+``common.run_process``'s fork shim) of one ``python -m edge`` process, headless, paced (``--realtime``),
 music on (SDL's dummy audio driver: the mixer, its decoder and its thread run; nothing is heard):
 
 - ``camera``: the camera path. A camera's frames are not decoded from a file, so a 640x480 photo of a
@@ -37,13 +37,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks import suite
+from benchmarks import common
 
 log = logging.getLogger("benchmarks")
 
 BAR_MB = 120.0  # the camera path with music on, peak (docs/raspberry-pi.md: Pi Zero 2 W)
 FULL_SONG_S = 210.0
 SAMPLE_S = 0.05
+PROCESSED = re.compile(r"processed (\d+) frames in ([\d.]+) s \(([\d.]+) FPS\)")  # the loop's last line
 
 #: Mapping names (substrings of the path, first match wins) -> share.
 SHARES = (
@@ -112,8 +113,8 @@ def run_measured(cmd: list[str], timeout: float = 600.0) -> dict[str, Any]:
     peak, and the loop's own frame figures."""
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
         rss_file = Path(tmp) / "rss"
-        proc = subprocess.Popen([sys.executable, "-S", "-c", suite._SHIM, str(rss_file), *cmd], cwd=suite.ROOT,
-                                env=suite._child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.Popen([sys.executable, "-S", "-c", common._SHIM, str(rss_file), *cmd], cwd=common.ROOT,
+                                env=common.child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         sampler = _Sampler(proc.pid)
         sampler.start()
@@ -129,7 +130,7 @@ def run_measured(cmd: list[str], timeout: float = 600.0) -> dict[str, Any]:
         peak_kb = int(rss_file.read_text() or 0) if rss_file.is_file() else 0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    m = suite._PROCESSED.search(err)
+    m = PROCESSED.search(err)
     analysed = re.search(r"song features: (\d+) analysed", err)
     return {"peak_rss_mb": round(peak_kb / 1024, 1), "sampled_peak_mb": round(sampler.peak_kb / 1024, 1),
             "shares_mb": shares(sampler.at_peak), "fps": float(m.group(3)) if m else None,
@@ -144,7 +145,7 @@ def full_length_songs(folder: Path) -> Path:
     if done.is_file():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    for song in sorted(suite.SONGS.glob("*/*.ogg")):
+    for song in sorted(common.SONGS.glob("*/*.ogg")):
         y, rate = sf.read(song, dtype="float32", always_2d=True)
         y = np.repeat(np.repeat(y[:, :1], 2, axis=1), max(1, 44_100 // rate), axis=0)  # stereo, 44.1 kHz
         n = int(FULL_SONG_S * 44_100)
@@ -158,7 +159,7 @@ def full_length_songs(folder: Path) -> Path:
     return folder
 
 
-def measure(opts: suite.Options, video: str) -> dict[str, Any]:
+def measure(opts: common.Options, video: str) -> dict[str, Any]:
     """The rows of the memory table (see the module docstring)."""
     frames = 150 if opts.quick else 450
     folder = opts.cache / "memory"
@@ -180,7 +181,7 @@ def measure(opts: suite.Options, video: str) -> dict[str, Any]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-mem-songs-") as tmp:
         shipped, longer = Path(tmp) / "shipped", Path(tmp) / "full"
-        shutil.copytree(suite.SONGS, shipped, ignore=shutil.ignore_patterns(".moodplayer-features.json"))
+        shutil.copytree(common.SONGS, shipped, ignore=shutil.ignore_patterns(".moodplayer-features.json"))
         shutil.copytree(full, longer, ignore=shutil.ignore_patterns(".moodplayer-features.json", ".complete"))
         plan = [
             ("camera", "camera path, music on, shipped songs analysed from scratch", edge(str(photo), shipped)),
@@ -191,8 +192,8 @@ def measure(opts: suite.Options, video: str) -> dict[str, Any]:
         ]
         for key, label, cmd in plan:
             if key == "camera_cached":  # finish the analysis of the full-length songs first, if the run did not
-                subprocess.run([sys.executable, "-m", "edge", "songs", "scan", str(longer)], cwd=suite.ROOT,
-                               env=suite._child_env(), capture_output=True, timeout=600, check=False)
+                subprocess.run([sys.executable, "-m", "edge", "songs", "scan", str(longer)], cwd=common.ROOT,
+                               env=common.child_env(), capture_output=True, timeout=600, check=False)
             t = time.perf_counter()
             row = {"key": key, "run": label, **run_measured(cmd), "wall_s": round(time.perf_counter() - t, 1)}
             rows.append(row)
@@ -206,14 +207,14 @@ def table(m: dict[str, Any], markdown: bool = False) -> str:
     head = ["python -m edge (headless, paced)", "peak RSS MB", "FPS", "songs analysed"]
     body = [[r["run"], f"{r['peak_rss_mb']:.1f}", f"{r['fps']:.1f}" if r["fps"] else "-", str(r["songs_analysed"])]
             for r in m["rows"]]
-    return suite.render(head, body, markdown)
+    return common.render(head, body, markdown)
 
 
 def shares_table(m: dict[str, Any], markdown: bool = False) -> str:
     row = max((r for r in m["rows"] if r["key"].startswith("camera")), key=lambda r: r["peak_rss_mb"])
     body = [[name, f"{mb:.1f}"] for name, mb in row["shares_mb"].items()]
     body.append(["total at the sampled peak", f"{row['sampled_peak_mb']:.1f}"])
-    return suite.render([f"where it goes: {row['run']} (MB)", "RSS MB"], body, markdown)
+    return common.render([f"where it goes: {row['run']} (MB)", "RSS MB"], body, markdown)
 
 
 def report(m: dict[str, Any], markdown: bool = False) -> str:
