@@ -100,8 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         levers = footprint.apply()
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    if levers:
-        logging.getLogger("edge.footprint").debug("memory levers: %s", levers)
     from edge import config as configs
 
     overrides = {k: v for k, v in vars(args).items() if "." in k and v is not None}
@@ -113,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_config:
         print(configs.to_toml(cfg))
         return 0
+    if levers:
+        logging.getLogger("edge.footprint").debug("memory levers: %s", levers)
     from edge.sources import SourceError
 
     try:
