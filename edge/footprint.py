@@ -1,8 +1,8 @@
 """The device process's memory levers, applied once at its start (``apply()``, from ``edge.cli``).
 
-A Pi Zero 2 W has 512 MB for everything (about 420 MB left after the kernel, the GPU's share and
-systemd): the camera process is meant to stay under 120 MB peak RSS with music on, the companion
-beside it. Where the memory goes, measured: docs/benchmarks.md ("Memory"). The levers here are the
+A Pi Zero 2 W has 512 MB for everything (the kernel, the GPU's and camera's share, the OS, the
+companion): the camera process is meant to stay under 120 MB peak RSS with music on. Where the memory
+goes, measured: docs/benchmarks.md, section 5. The levers here are the
 process-wide ones; they change no result and no frame rate:
 
 - **pkg_resources**: pygame's package ``__init__`` imports ``pygame.pkgdata``, which imports
