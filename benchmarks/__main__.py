@@ -2,7 +2,7 @@
 
     python -m benchmarks [--quick] [--json FILE] [--markdown FILE] [--fer DIR] [--only SECTION ...]
 
-Five sections (``benchmarks/suite.py`` has the details):
+Six sections (``benchmarks/suite.py`` has the details):
 
 0. CPU per frame of the whole process, paced at camera rate (15 fps, 640x480), per scene (an empty room,
    one face holding still, two faces moving), beside the decode floor and the seed-style baseline, with
@@ -17,7 +17,9 @@ Five sections (``benchmarks/suite.py`` has the details):
 3. ``python -m edge`` as shipped (music on): time to the first processed frame, peak RSS, and a check
    that it never imports TensorFlow;
 4. the bundles in ``models/``: size, their metadata's verification figures, a fresh FER2013 val accuracy,
-   and per-face latency.
+   and per-face latency;
+5. ``memory``: peak RSS of the whole ``python -m edge`` process on the camera path with music on, and
+   where it goes (``benchmarks/memory.py``; the Pi Zero 2 W's 120 MB bar).
 
 The VGG19 bundle is made by the project's converter from the original recipe with random weights (size
 and speed are VGG19's, its answers mean nothing; see ``benchmarks/vgg19_int8.py``) and cached with the
@@ -139,6 +141,10 @@ def report(result: dict[str, Any], markdown: bool = False) -> str:
         out += ["\n3. Start-up and footprint", startup_table(result["startup"], markdown)]
     if "bundles" in result:
         out += ["\n4. Bundles", bundle_table(result["bundles"], threads_all, markdown)]
+    if "memory" in result:
+        from benchmarks import memory
+
+        out.append(memory.report(result["memory"], markdown))
     return "\n".join(out)
 
 

@@ -450,7 +450,7 @@ def _fresh_accuracy(b: Any, opts: Options) -> dict[str, Any]:
 
 # -- all of it ---------------------------------------------------------------------------------------------
 
-SECTIONS = ("cpu", "stages", "end_to_end", "startup", "bundles")
+SECTIONS = ("cpu", "stages", "end_to_end", "startup", "bundles", "memory")
 
 
 def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]:
@@ -465,7 +465,7 @@ def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]
         log.warning("%s", result["fer2013"])
     else:
         result["fer2013"] = str(opts.fer)
-    vgg = vgg19_bundle(opts)
+    vgg = vgg19_bundle(opts) if set(sections) - {"memory"} else {}  # memory alone needs no TensorFlow
     result["vgg19"] = vgg
     videos = make_clips(opts)
     result["videos"] = videos
@@ -482,6 +482,10 @@ def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]
         result["startup"] = startup(opts, files["640x480"])
     if "bundles" in sections:
         result["bundles"] = bundle_figures(opts, {"vgg19-int8 (random weights)": Path(vgg["bundle"])})
+    if "memory" in sections:
+        from benchmarks import memory
+
+        result["memory"] = memory.measure(opts, files["640x480"])
     result["benchmark_process_imported_tensorflow"] = any(m in sys.modules for m in ("tensorflow", "tf_keras", "keras"))
     result["load_average_end"] = _loadavg()
     result["seconds"] = round(time.perf_counter() - t0, 1)

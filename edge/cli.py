@@ -84,9 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
+    levers = None
+    if as_program:  # process-wide memory levers, before NumPy, OpenCV and pygame load; never in a caller's process
+        from edge import footprint
+
+        levers = footprint.apply()
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     from edge import config as configs
@@ -100,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_config:
         print(configs.to_toml(cfg))
         return 0
+    if levers:
+        logging.getLogger("edge.footprint").debug("memory levers: %s", levers)
     from edge.sources import SourceError
 
     try:

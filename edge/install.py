@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from edge.arch import UnsupportedPlatform, require_64bit
 from edge.errors import MoodplayerError
 from edge.statefile import write_text_atomic
 from edge.web.auth import DEFAULT_STATE as WEB_STATE_DIR  # the companion unit's StateDirectory=moodplayer-web
@@ -344,8 +345,9 @@ def main(argv: Sequence[str]) -> int:
               "(or --root DIR to write the files into a folder, --dry-run to see what it would do)", file=sys.stderr)
         return 2
     try:
+        require_64bit()  # a 32-bit Pi OS: one line that says so, before anything is written
         plan = plan_install(opts)
-    except InstallError as e:
+    except (InstallError, UnsupportedPlatform) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for warning in plan.warnings:

@@ -1,4 +1,11 @@
-"""One small loader for a TFLite interpreter: LiteRT, else tflite-runtime, else tensorflow.lite."""
+"""One small loader for a TFLite interpreter: LiteRT (``ai-edge-litert``, a dependency), else
+``tensorflow.lite`` where TensorFlow happens to be installed (the converter's workstation).
+
+Not ``tflite-runtime``: its last release (2.14, 2023) was built against NumPy 1 and cannot load under
+NumPy 2 ("compiled using NumPy 1.x"), has no wheels for Python 3.12 or newer (Raspberry Pi OS Trixie's
+3.13), and LiteRT, its successor, has aarch64 wheels for Bookworm's Python 3.11 and Trixie's 3.13
+(tests/arm64/run.sh installs it on both).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,6 @@ log = logging.getLogger(__name__)
 #: Tried in order; TensorFlow last, and only if it happens to be installed (it never is on a Pi).
 BACKENDS = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite_runtime.interpreter", "tflite-runtime"),
     ("tensorflow.lite", "tensorflow"),
 )
 
@@ -31,8 +37,8 @@ def interpreter_class() -> tuple[type, str]:
         except ImportError:
             continue
         return module.Interpreter, package
-    raise InterpreterError("no TFLite interpreter is installed: `pip install ai-edge-litert` "
-                           "(or tflite-runtime on Python <= 3.11)")
+    raise InterpreterError("no TFLite interpreter is installed: `pip install ai-edge-litert` (a dependency of "
+                           "moodplayer: `pip install -e .` installs it; needs a 64-bit OS)")
 
 
 def load_interpreter(model_path: Path | str, threads: int | None = None) -> Any:

@@ -117,7 +117,10 @@ def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[
     try:
         with sf.SoundFile(str(path)) as f:
             rate = f.samplerate
-            mono = _read_mono(f, int(seconds * rate))
+            q = max(1, int(round(rate / sr)))
+            decimator = Decimator(q)
+            for block in _mono_blocks(f, int(seconds * rate)):
+                decimator.push(block)
     except (getattr(sf, "LibsndfileError", RuntimeError), RuntimeError, ValueError, TypeError, OSError) as e:
         text = str(e)
         unsupported = "unknown format" in text.lower() or "not supported" in text.lower()
@@ -125,48 +128,92 @@ def decode(path: str | Path, sr: int = SR, seconds: float = EXCERPT_S) -> tuple[
             unsupported = True
             text = f"libsndfile {sf.__libsndfile_version__} has no MP3 decoder (1.1 or newer has)"
         raise DecodeError(text, unsupported) from None
-    if len(mono) < rate // 2:
-        raise DecodeError(f"only {len(mono) / max(rate, 1):.2f} s of audio")
-    if not np.isfinite(mono).all():
+    if decimator.samples_in < rate // 2:
+        raise DecodeError(f"only {decimator.samples_in / max(rate, 1):.2f} s of audio")
+    if not decimator.finite:
         raise DecodeError("the decoded samples are not finite")
-    q = max(1, int(round(rate / sr)))
-    return _decimate(mono, q), rate / q
+    return decimator.finish(), rate / q
 
 
-def _read_mono(f, want: int) -> np.ndarray:
+def _mono_blocks(f, want: int):
     """Up to ``want`` frames of the open ``soundfile.SoundFile`` ``f`` from ``START_AT`` into it, mixed
-    to mono a block (``BLOCK_BYTES``) at a time."""
+    to mono, a block (``BLOCK_BYTES`` of decoded samples) at a time."""
     if f.seekable() and f.frames > want:
         f.seek(int((f.frames - want) * START_AT))
     block = max(1024, BLOCK_BYTES // (4 * max(f.channels, 1)))
     left = f.frames - f.tell() if f.seekable() and f.frames > 0 else want
-    out = np.empty(max(0, min(want, left)), np.float32)
-    got = 0
-    while got < len(out):
-        data = f.read(min(block, len(out) - got), dtype="float32", always_2d=True)
+    left = max(0, min(want, left))
+    while left > 0:
+        data = f.read(min(block, left), dtype="float32", always_2d=True)
         if not len(data):
             break
-        out[got : got + len(data)] = data.mean(axis=1, dtype=np.float32)
-        got += len(data)
-    return out[:got]
+        left -= len(data)
+        yield data.mean(axis=1, dtype=np.float32)
+
+
+class Decimator:
+    """Low-pass (windowed sinc, cut-off at 0.45 of the new rate) and keep every ``q``-th sample, fed a
+    block at a time (``push``), so that the excerpt at the file's rate is never held whole (8 MB for
+    45 s at 44.1 kHz): only a block and the filter's reach (``taps // 2`` samples each side).
+
+    Polyphase: ``y[j] = sum_k h[k] * x[j*q + k - taps//2]``, only the kept samples computed, one vector
+    operation per tap, the terms added in ``k`` order for every ``j``, with zeros outside the signal:
+    the same float32 result whatever the blocks."""
+
+    def __init__(self, q: int) -> None:
+        self.q = q
+        self.taps = 8 * q + 1
+        n = np.arange(self.taps) - (self.taps - 1) / 2
+        h = np.sinc(0.9 * n / q) * np.hamming(self.taps)
+        self.h = (h / h.sum()).astype(np.float32)
+        self.half = self.taps // 2
+        self.samples_in = 0
+        self.finite = True
+        self._buf = np.zeros(self.half if q > 1 else 0, np.float32)  # x from index _base on (zeros before 0)
+        self._base = -self.half if q > 1 else 0
+        self._next = 0  # the next output index j
+        self._out: list[np.ndarray] = []
+
+    def push(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float32)
+        self.samples_in += len(x)
+        self.finite = self.finite and bool(np.isfinite(x).all())
+        if self.q == 1:
+            self._out.append(x)
+            return
+        self._buf = np.concatenate([self._buf, x])
+        end = self._base + len(self._buf)  # x is known below this index
+        self._emit((end - 1 - self.half) // self.q + 1)  # every j whose last tap is known
+
+    def finish(self) -> np.ndarray:
+        """The decimated signal: ``ceil(samples_in / q)`` samples."""
+        if self.q > 1:
+            self._buf = np.concatenate([self._buf, np.zeros(self.half + self.q, np.float32)])
+            self._emit((self.samples_in + self.q - 1) // self.q)
+        out = np.concatenate(self._out) if self._out else np.zeros(0, np.float32)
+        self._out = []
+        return out
+
+    def _emit(self, stop: int) -> None:
+        """Compute y[_next:stop] from the buffer, then drop the samples no later j needs."""
+        count = stop - self._next
+        if count <= 0:
+            return
+        offset = self._next * self.q - self.half - self._base  # x[j*q - half] for j = _next, in the buffer
+        y = np.zeros(count, np.float32)
+        for k in range(self.taps):
+            y += self.h[k] * self._buf[offset + k :: self.q][:count]
+        self._out.append(y)
+        self._next = stop
+        keep = self._next * self.q - self.half - self._base
+        self._buf, self._base = self._buf[keep:], self._base + keep
 
 
 def _decimate(x: np.ndarray, q: int) -> np.ndarray:
-    """Low-pass (windowed sinc, cut-off at 0.45 of the new rate) and keep every ``q``-th sample.
-    Polyphase: only the kept samples are computed, one vector operation per tap."""
-    if q == 1:
-        return x.astype(np.float32, copy=False)
-    taps = 8 * q + 1
-    n = np.arange(taps) - (taps - 1) / 2
-    h = np.sinc(0.9 * n / q) * np.hamming(taps)
-    h /= h.sum()
-    padded = np.concatenate([np.zeros(taps // 2, np.float32), x, np.zeros(taps // 2, np.float32)])
-    out_len = (len(x) + q - 1) // q
-    y = np.zeros(out_len, np.float32)
-    for k in range(taps):
-        seg = padded[k::q][:out_len]
-        y[: len(seg)] += np.float32(h[k]) * seg
-    return y
+    """``x`` through a ``Decimator`` in one piece."""
+    d = Decimator(q)
+    d.push(x)
+    return d.finish()
 
 
 # -- analysis ----------------------------------------------------------------------------------------
@@ -190,11 +237,11 @@ def analyse_signal(y: np.ndarray, sr: float) -> Features:
 
     frame_energy = power.sum(axis=1)
     weight = frame_energy / max(float(frame_energy.sum()), 1e-12)
-    mag = np.sqrt(power)
+    mel = _dot(power, _mel_filters(sr, FFT, N_MELS))  # frames x mels
+    mag = np.sqrt(power, out=power)  # in place: power is not needed after the mel bands
     centroids = _dot(mag, freqs.astype(np.float32)) / np.maximum(mag.sum(axis=1), 1e-12)
     brightness = float(np.sum(centroids * weight))
 
-    mel = _dot(power, _mel_filters(sr, FFT, N_MELS))  # frames x mels
     log_mel = 10 * np.log10(np.maximum(mel, 1e-10))
     log_mel = np.maximum(log_mel, log_mel.max() - 80.0)
     mfcc = _dot(log_mel.astype(np.float32), _dct_matrix(N_MELS, N_MFCC)).mean(axis=0)
@@ -216,11 +263,22 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", a, b) if b.ndim == 1 else np.einsum("ij,kj->ik", a, b)
 
 
+STFT_CHUNK_SAMPLES = 1 << 16  # window samples transformed at once (64 frames at FFT, 16 at CHROMA_FFT)
+
+
 def _stft_power(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|rfft|^2 of Hann-windowed frames, frames x bins, float32, a chunk of frames
+    (``STFT_CHUNK_SAMPLES``) at a time. The whole excerpt at once held the windowed frames, the
+    complex spectrum, numpy's FFT buffers and two real copies (peaks of 25-50 MB for a 45 s excerpt,
+    the largest share of the process's peak memory); the rows are the same either way."""
     frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
     window = np.hanning(n_fft).astype(np.float32)
-    spec = np.fft.rfft(frames * window, axis=1)
-    return (spec.real**2 + spec.imag**2).astype(np.float32)
+    power = np.empty((len(frames), n_fft // 2 + 1), np.float32)
+    chunk = max(1, STFT_CHUNK_SAMPLES // n_fft)
+    for i in range(0, len(frames), chunk):
+        spec = np.fft.rfft(frames[i : i + chunk] * window, axis=1)
+        power[i : i + chunk] = spec.real**2 + spec.imag**2
+    return power
 
 
 _FILTERS: dict[tuple, np.ndarray] = {}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The device loop on the Pi's own platform: arm64 Debian bookworm (Raspberry Pi OS Bookworm 64-bit's
-# base, Python 3.11), emulated with qemu-user on this x86_64 host. Root required.
+# base, Python 3.11) or, with --suite trixie, Debian 13 (Trixie's, Python 3.13), emulated with
+# qemu-user on this x86_64 host. Root required.
 #
 #   sudo tests/arm64/run.sh                  # both Pi CPUs: cortex-a72 (Pi 4) and cortex-a76 (Pi 5)
 #   sudo tests/arm64/run.sh --break bundle   # must FAIL: the arm64 side gets a subtly wrong bundle
 #   sudo tests/arm64/run.sh --break cpu      # must FAIL: QEMU_CPU=max, where XNNPACK goes wrong
+#   sudo tests/arm64/run.sh --suite trixie   # Debian 13 (Raspberry Pi OS Trixie's base, Python 3.13)
 #
 # Steps (docs/arm64.md has the why of each):
 #   1. host: installs debootstrap + qemu-user-static if missing and registers qemu's aarch64 binfmt
 #      handler (qemu-user-static's postinst only does that where PID 1 is systemd);
-#   2. an arm64 bookworm rootfs (debootstrap minbase + PACKAGES, and an empty venv), cached as a tarball
+#   2. an arm64 bookworm (or trixie) rootfs (debootstrap minbase + PACKAGES, and an empty venv), cached as a tarball
 #      keyed by its package list under $MOODPLAYER_ARM64_CACHE (default ~/.cache/moodplayer/arm64);
 #   3. host: a short clip of a real FER2013 face, written twice (FFV1 lossless .mkv, mp4v .mp4), and
 #      the x86 reference: a classifier probe on 14 faces and the headless loop's events on both clips;
@@ -32,7 +34,15 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SUITE=bookworm
 ARCH=arm64
 VARIANT=minbase
-PACKAGES="python3 python3-venv libgl1 libglib2.0-0 libsdl2-2.0-0 ca-certificates"
+# packages_for SUITE: the rootfs's packages. Debian 13 renamed the libraries of its 64-bit time_t
+# transition (libglib2.0-0 is libglib2.0-0t64 there; a virtual name cannot go to debootstrap --include).
+packages_for() {
+    case "$1" in
+        bookworm) echo "python3 python3-venv libgl1 libglib2.0-0 libsdl2-2.0-0 ca-certificates" ;;
+        trixie) echo "python3 python3-venv libgl1 libglib2.0-0t64 libsdl2-2.0-0 ca-certificates" ;;
+        *) return 1 ;;
+    esac
+}
 MIRROR="${MOODPLAYER_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CACHE="${MOODPLAYER_ARM64_CACHE:-${MOODPLAYER_CACHE:-${HOME:-/root}/.cache/moodplayer}/arm64}"
 HOST_PYTHON="${HOST_PYTHON:-$ROOT/.venv/bin/python}"
@@ -50,6 +60,8 @@ usage() {
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 options:
+  --suite NAME       the Debian release of the rootfs: bookworm (default; Pi OS Bookworm, Python 3.11)
+                     or trixie (Pi OS Trixie, Python 3.13)
   --cpus "A B"       QEMU CPUs to run (default: "$CPUS"); each gets its own /proc/cpuinfo
   --break bundle     the arm64 side loads a copy of the bundle whose preprocessing std is 240, not 255
   --break cpu        run under QEMU_CPU=max (qemu's default CPU) instead of the Pi CPUs
@@ -66,6 +78,8 @@ EOF
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --suite) SUITE="$2"; shift 2
+                 packages_for "$SUITE" >/dev/null || { echo "--suite takes bookworm or trixie" >&2; exit 2; } ;;
         --cpus) CPUS="$2"; shift 2 ;;
         --break) BREAK="$2"; shift 2
                  case "$BREAK" in bundle|cpu) ;; *) echo "--break takes bundle or cpu" >&2; exit 2 ;; esac ;;
@@ -77,6 +91,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+
+PACKAGES="$(packages_for "$SUITE")"
 
 T0=$(date +%s)
 log() { printf '[arm64 %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
@@ -366,12 +382,12 @@ IFS=, ; runs="${RUNS[*]}"; unset IFS
 state="rootfs $( [ $CACHED = 1 ] && echo "cached ${T_ROOTFS} s" || echo "built ${T_ROOTFS} s"), install ${T_INSTALL} s, ${runs//,/, }"
 [ ${#PIP_EXTRA[@]} = 0 ] || state="$state; --pip-extra ${PIP_EXTRA[*]}"
 if [ $rc = 0 ]; then
-    echo "arm64: PASS in ${total} s ($state): $summary"
+    echo "arm64: PASS [$SUITE] in ${total} s ($state): $summary"
 else
     for cpu in $CPUS; do   # what the device said: its warnings and errors, once each
         grep -E ' (WARNING|ERROR) |Traceback|Error' "$WORK/$cpu.log" | grep -v '^Error in cpuinfo' \
             | sed -E 's/^[0-9:]+ //' | sort | uniq -c | sort -rn | head -n 6 | sed "s/^/$cpu log: /" >&2 || true
     done
-    echo "arm64: FAIL in ${total} s ($state)${BREAK:+ [--break $BREAK]}: $summary"
+    echo "arm64: FAIL [$SUITE] in ${total} s ($state)${BREAK:+ [--break $BREAK]}: $summary"
 fi
 exit $(( rc == 0 ? 0 : 1 ))
