@@ -32,6 +32,7 @@ from edge.mood import MoodFilter
 from edge.music import outputs
 from edge.music.idle import IdleWatch
 from edge.music.player import OnFeedback, Player, Recommending
+from edge.music.playlists import describe
 from edge.nowplaying import song_tags
 from edge.overlay import NoDisplayError, Recorder, Window, draw
 from edge.sources import as_bgr8, open_source
@@ -152,10 +153,13 @@ class Pipeline:
     def write_reports(self, t: float) -> None:
         """Write what the player reported since the last frame, at frame time ``t`` (the loop's thread)."""
         for kind, mood, path in self.reports.drain():
+            tags = {}
             if kind == "song":
                 self.stats.songs += 1
                 log.info("t=%.1fs song %s for %s", t, path, mood)
-            self.events.write(kind, t, mood=mood, path=str(path))
+                title, artist = describe(path)  # the music server's tags (None for a file here, or none known)
+                tags = {"title": title, "artist": artist}
+            self.events.write(kind, t, mood=mood, path=str(path), **tags)
 
     def healthy(self) -> bool:
         """False once the music player gave up or hangs: the service stops feeding the watchdog."""

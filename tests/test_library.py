@@ -469,6 +469,8 @@ def test_a_bad_file_stays_out_until_it_changes(tmp_path: Path) -> None:
     clock.t += 10 * 3600
     assert {rec.next("happy").name for _ in range(4)} == {"good.wav"}
     write_song(bad, "bright", seconds=1.2, seed=3)  # replaced: size and mtime change
+    assert {rec.next("happy").name for _ in range(4)} == {"good.wav"}  # picking reads no disk ...
+    rec.analysis.refresh()  # ... the analysis thread looks, every few seconds
     assert {rec.next("happy").name for _ in range(4)} == {"good.wav", "bad.ogg"}
     assert rec.analysis.trouble(root / "happy" / "good.wav") == "ok"  # it decodes: the trouble was elsewhere
 

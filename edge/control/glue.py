@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edge.music.playlists import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -39,5 +41,7 @@ class PlayerControls:
 
     def status(self) -> dict[str, Any]:
         st = self.player.status()
-        return {"song": st.song, "volume": st.volume, "paused": st.paused, "silent": st.silent,
+        title, artist = describe(st.song)
+        return {"song": st.song, "title": title, "artist": artist, "volume": st.volume, "paused": st.paused,
+                "silent": st.silent,
                 "strategy": self.recommender.strategy if self.recommender is not None else None}

@@ -187,7 +187,8 @@ class Steering:
             "t": round(t, 3), "mood": mood.label, "source": self.source, "confidence": round(mood.confidence, 3),
             "valence": round(camera.valence, 3), "arousal": round(camera.arousal, 3), "faces": camera.faces,
             "camera": camera.label, "song": str(song) if song else None,
-            "song_name": _song_name(song), "volume": player.get("volume"), "paused": player.get("paused"),
+            "song_name": player.get("title") or _song_name(song), "title": player.get("title"),
+            "artist": player.get("artist"), "volume": player.get("volume"), "paused": player.get("paused"),
             "silent": player.get("silent"),  # no audio output open (a speaker unplugged, HDMI off)
             "strategy": player.get("strategy"), "override": override, "labels": list(self.labels),
         }

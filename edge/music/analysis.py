@@ -15,6 +15,13 @@ Trouble with a file is sorted by its cause (``check``):
   the trouble lasts; a song that comes back plays again without a restart.
 - the file reads but does not decode (corrupt, truncated, a format libsndfile lacks): **bad**. It is
   left out until its size or mtime changes (a replaced file is analysed and offered again).
+
+The camera loop asks which songs can be offered (``playable``) on every mood change, and that never
+touches the disk: whether a bad song's file changed is looked at by ``refresh``, which the analysis
+thread runs every few seconds (with the recommender's ``upkeep``: the likes and skips file), outside
+the lock the camera loop takes. Songs of the music server's mood playlists (``take_playlists``) join
+and leave while it runs; those known only by URI (``edge.music.playlists.Uri``) are never analysed
+and have no file to check.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from typing import Callable, Mapping
 
 from edge.logonce import once
 from edge.music import features as feats
-from edge.music.library import Library
+from edge.music.library import Library, Song
+from edge.music.playlists import Uri
 from edge.music.rank import SongState, refit
 from edge.statefile import read_text, set_aside, write_json_atomic
 
@@ -222,32 +230,39 @@ class Trouble:
         once(log, self.warned, f"later:{path.parent}", "can't use %s now: %s; trying it (and others in %s) again "
              "after %.0f s, then less often", path, why, path.parent, wait)
 
-    def mark_bad(self, path: Path, why: str) -> None:
+    def mark_bad(self, path: Path, why: str, key: tuple[int, int] | None) -> None:
+        """``key``: the file's ``file_key`` when it was found bad (read by the caller, off the lock)."""
         self.later.pop(path, None)
-        self.bad[path] = file_key(path)
+        self.bad[path] = key
         once(log, self.warned, f"bad:{path}", "skipping %s: it can't be decoded (%s); replace or delete it", path, why)
 
-    def changed(self) -> list[Path]:
-        """The bad songs whose file changed since (no longer bad: to be analysed again)."""
-        back = [path for path, key in self.bad.items() if file_key(path) not in (key, None)]
-        for path in back:
+    def forgive(self, path: Path, key: tuple[int, int] | None) -> bool:
+        """``path`` is no longer bad if its file's key is still ``key`` as it was when it was looked at
+        (the caller looked off the lock); True if it was taken off."""
+        if path in self.bad and self.bad[path] == key:
             del self.bad[path]
-        return back
+            return True
+        return False
 
 
 class Analyser:
     """The songs of ``library`` and what is known of them; see the module docstring. Thread-safe.
 
-    ``analyse`` computes a song's features (``features.analyse``); ``clock`` (seconds, monotonic)
-    times the cache saves and the retries of songs in temporary trouble."""
+    ``analyse`` computes a song's features (``features.analyse``); ``features`` False: the thread only
+    keeps things fresh (``refresh``), analysing nothing. ``upkeep`` is called with every ``refresh``
+    on the thread (the recommender's feedback store re-reads its file there). ``clock`` (seconds,
+    monotonic) times the cache saves and the retries of songs in temporary trouble."""
 
     def __init__(self, library: Library, cache: FeatureCache | None = None, *,
                  analyse: Callable[[Path], feats.Features] = feats.analyse, clock: Clock = time.monotonic,
-                 save_every: float = SAVE_EVERY_S):
+                 save_every: float = SAVE_EVERY_S, features: bool = True,
+                 upkeep: Callable[[], None] = lambda: None):
         self.library = library
         self.cache = cache
         self._analyse, self._clock, self.save_every = analyse, clock, save_every
+        self.features, self._upkeep = features, upkeep
         self._lock = threading.RLock()
+        self._folder = {s.path: s for s in library.entries()}  # the songs folder's songs
         self._states = {s.path: SongState(s) for s in library.entries()}
         self._out = Trouble(clock)
         self._stop, self._wake, self._done = threading.Event(), threading.Event(), threading.Event()
@@ -257,7 +272,7 @@ class Analyser:
             for state in self._states.values():
                 record = cache.get(state.path)
                 if record is not None:
-                    self._apply(state, record)
+                    self._apply(state, record, _key_of(record))
         self._refit()
 
     # -- what is known ------------------------------------------------------------------------------
@@ -265,21 +280,57 @@ class Analyser:
     def states(self) -> list[SongState]:
         """Every song and what is known about it, by path."""
         with self._lock:
-            return sorted(self._states.values(), key=lambda s: s.path)
+            return sorted(self._states.values(), key=lambda s: str(s.path))
 
     def state(self, path: str | Path) -> SongState | None:
         with self._lock:
             return self._states.get(Path(path))
 
     def playable(self) -> list[SongState]:
-        """The songs that can be offered now: not undecodable (unless the file changed since), not in
-        temporary trouble (unless its retry time has come)."""
+        """The songs that can be offered now: not undecodable (unless ``refresh`` saw the file change
+        since), not in temporary trouble (unless its retry time has come). No disk: the camera loop
+        calls this."""
         now = self._clock()
         with self._lock:
-            for path in self._out.changed():  # replaced: analyse it again
-                self._states[path].error = ""
-                self._wake.set()
             return [s for p, s in self._states.items() if not self._out.out(p, now)]
+
+    def refresh(self) -> None:
+        """Look (off the lock) whether the undecodable songs' files changed: those that did are offered
+        and analysed again. Then the ``upkeep``. On the analysis thread, every few seconds."""
+        with self._lock:
+            bad = dict(self._out.bad)
+        changed = [(p, key) for p, key in bad.items() if file_key(p) not in (key, None)]
+        with self._lock:
+            for path, key in changed:
+                if self._out.forgive(path, key) and path in self._states:
+                    self._states[path].error = ""
+                    self._wake.set()
+        self._upkeep()
+
+    def take_playlists(self, songs: list[Song]) -> None:
+        """The songs of the music server's mood playlists now, in place of the last ones (on the
+        playlists' thread). A song also in the songs folder gets the playlist's moods as well; what
+        is known of a song that stays (features, trouble) stays."""
+        fresh = [s for s in songs if s.path not in self._states and not isinstance(s.path, Uri)]
+        cached = {s.path: self.cache.get(s.path) for s in fresh} if self.cache is not None else {}
+        with self._lock:
+            merged = {p: Song(p, dict(s.moods), s.source, s.weight) for p, s in self._folder.items()}
+            for song in songs:
+                if song.path in merged:
+                    merged[song.path].moods.update({m: w for m, w in song.moods.items()
+                                                    if m not in merged[song.path].moods})
+                else:
+                    merged[song.path] = song
+            states = {}
+            for path, song in merged.items():
+                state = self._states.get(path) or SongState(song)
+                state.song = song
+                states[path] = state
+                if cached.get(path) is not None and state.features is None and not state.error:
+                    self._apply(state, cached[path], _key_of(cached[path]))
+            self._states = states
+            self._refit()
+        self._wake.set()  # new files to analyse
 
     def undecodable(self) -> dict[Path, str]:
         """The songs left out because they do not decode, with why."""
@@ -294,7 +345,8 @@ class Analyser:
         """Songs still to analyse now (not those waiting out a temporary trouble)."""
         ready = {s.path for s in self.playable()}
         with self._lock:
-            return [p for p, s in self._states.items() if s.features is None and not s.error and p in ready]
+            return [p for p, s in self._states.items()
+                    if s.features is None and not s.error and p in ready and not isinstance(p, Uri)]
 
     # -- trouble --------------------------------------------------------------------------------------
 
@@ -302,19 +354,24 @@ class Analyser:
         """``path`` would not play (``why``, if known): ``check`` it and leave it out for a while
         ("missing", "unreadable", or "ok": the trouble was elsewhere) or until it changes ("bad").
         Returns the verdict; a path that is not one of the library's songs is left alone ("unknown")."""
-        path = Path(path)
+        path = path if isinstance(path, Uri) else Path(path)
         if path not in self._states:
             return "unknown"
+        if isinstance(path, Uri):  # no file here: the server could not play it now
+            with self._lock:
+                self._out.postpone(path, why or "the music server would not play it")
+            return "unreachable"
         verdict, detail = check(path)
+        key = file_key(path) if verdict == "bad" else None
         with self._lock:
             if verdict == "bad":
-                self._mark_bad(path, detail)
+                self._mark_bad(path, detail, key)
             else:
                 self._out.postpone(path, f"{why or 'it would not play'} ({detail})")
         return verdict
 
-    def _mark_bad(self, path: Path, why: str) -> None:
-        self._out.mark_bad(path, why)
+    def _mark_bad(self, path: Path, why: str, key: tuple[int, int] | None) -> None:
+        self._out.mark_bad(path, why, key)
         state = self._states.get(path)
         if state is not None:
             state.error, state.features = why, None
@@ -335,7 +392,9 @@ class Analyser:
         try:
             while not stopping.is_set():
                 self._wake.clear()
-                self.scan(stop=stopping)
+                self.refresh()
+                if self.features:
+                    self.scan(stop=stopping)
                 self._done.set()
                 self._wake.wait(self._idle_wait())
         except Exception:
@@ -346,7 +405,7 @@ class Analyser:
     def _idle_wait(self) -> float:
         """Seconds until the next song in trouble may be tried (at most 5, so a shutdown is seen)."""
         with self._lock:
-            due = [t.until for p, t in self._out.later.items() if self._states[p].features is None]
+            due = [t.until for p, t in self._out.later.items() if p in self._states and self._states[p].features is None]
         return max(0.05, min([5.0] + [d - self._clock() for d in due]))
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -384,6 +443,7 @@ class Analyser:
             now = self._clock()
             if now - last_fit >= 1.0:
                 self._refit()
+                self.refresh()
                 last_fit = now
             if self.cache is not None and now - last_save >= self.save_every:
                 self.cache.save()
@@ -406,6 +466,7 @@ class Analyser:
     def _analyse_one(self, path: Path) -> bool:
         """Analyse one song and take the result in; False if it could not be analysed."""
         record, later = analyse_file(path, self._analyse)
+        key = file_key(path) if record is not None and "error" in record else None
         with self._lock:
             if record is None:
                 self._out.postpone(path, later)
@@ -413,13 +474,14 @@ class Analyser:
             self._out.later.pop(path, None)
             state = self._states.get(path)
             if state is not None:
-                self._apply(state, record)
+                self._apply(state, record, key)
         if self.cache is not None:
             self.cache.put(path, record)
         return "error" not in record
 
-    def _apply(self, state: SongState, record: Mapping) -> None:
-        """Take one cache record (features or an error, and tags) into ``state``."""
+    def _apply(self, state: SongState, record: Mapping, key: tuple[int, int] | None) -> None:
+        """Take one cache record (features or an error, and tags) into ``state``; ``key``: the file's
+        ``file_key`` the record is for."""
         state.tags = dict(record.get("tags") or {})
         if "features" in record:
             try:
@@ -433,11 +495,17 @@ class Analyser:
             once(log, self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
                  "by their labels only", state.path, why)
         else:
-            self._mark_bad(state.path, why)
+            self._mark_bad(state.path, why, key)
 
     def _refit(self) -> None:
         with self._lock:
             refit(self._states.values())
+
+
+def _key_of(record: Mapping) -> tuple[int, int] | None:
+    """The ``file_key`` a cache record was made for."""
+    size, mtime = record.get("size"), record.get("mtime_ns")
+    return (size, mtime) if isinstance(size, int) and isinstance(mtime, int) else None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.circumplex import CIRCUMPLEX
+from edge.settings import key
 
 IDLE_MODES = ("keep", "fade")  # nobody seen: keep playing, or fade to quiet
 TRANSITIONS = ("fade", "cut")  # a mood change: fade out then in, or switch at once
@@ -18,6 +19,7 @@ OUTPUTS = ("pygame", "mpd")  # who plays: this process's SDL mixer, or a Music P
 MAX_FADE_MS = 60_000  # a fade longer than a minute is a typo (and SDL takes an int of milliseconds)
 MAX_IDLE_AFTER_S = 86_400.0  # a day
 MAX_PATH_CHARS = 4096
+MAX_PREFIX_CHARS = 100  # a playlist name prefix
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class MusicConfig:
     mpd_host: str = ""  # mpd: "" = localhost, or the path of MPD's Unix socket
     mpd_port: int = 6600  # mpd: TCP port when mpd_host is not a socket
     mpd_music_dir: str = ""  # mpd: MPD's music_directory here; "" = ask MPD (socket), else music.songs
+    playlists: bool = key(True, "mpd: the server's stored playlists named after a mood (after playlist_prefix) "
+                                "supply songs for it: true | false")
+    playlist_prefix: str = key("", "mpd: the start of a mood playlist's name, e.g. \"mood: \" for \"mood: happy\" "
+                                   "(case-insensitive; \"\" = the bare mood name)")
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -50,18 +56,21 @@ class MusicConfig:
         _between("fade_ms", self.fade_ms, 0, MAX_FADE_MS, "milliseconds")
         _between("idle_after", self.idle_after, 0.0, MAX_IDLE_AFTER_S, "seconds")
         _between("mpd_port", self.mpd_port, 1, 65535)
-        for key, options in (("idle", IDLE_MODES), ("transition", TRANSITIONS), ("strategy", STRATEGIES),
+        for name, options in (("idle", IDLE_MODES), ("transition", TRANSITIONS), ("strategy", STRATEGIES),
                              ("output", OUTPUTS)):
-            value = getattr(self, key)
+            value = getattr(self, name)
             if value not in options:
-                raise ValueError(f"music.{key} must be one of {', '.join(options)}, got {value!r}")
+                raise ValueError(f"music.{name} must be one of {', '.join(options)}, got {value!r}")
         if self.fallback not in ("", *CIRCUMPLEX):  # a typo here would leave moods without songs silent
             raise ValueError(f"music.fallback must be a mood ({', '.join(CIRCUMPLEX)}) or \"\" (quiet), "
                              f"got {self.fallback!r}")
-        for key in ("songs", "state_dir", "audio_device", "mpd_host", "mpd_music_dir"):
-            value = getattr(self, key)
+        if len(self.playlist_prefix) > MAX_PREFIX_CHARS or any(c in self.playlist_prefix for c in "\0\n\r"):
+            raise ValueError(f"music.playlist_prefix must be at most {MAX_PREFIX_CHARS} characters on one line, "
+                             f"got {self.playlist_prefix[:40]!r}")
+        for name in ("songs", "state_dir", "audio_device", "mpd_host", "mpd_music_dir"):
+            value = getattr(self, name)
             if len(value) > MAX_PATH_CHARS or "\0" in value:
-                raise ValueError(f"music.{key} must be a path or name without NUL, at most {MAX_PATH_CHARS} "
+                raise ValueError(f"music.{name} must be a path or name without NUL, at most {MAX_PATH_CHARS} "
                                  f"characters, got {value[:40]!r}...")
 
 

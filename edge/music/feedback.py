@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from edge.logonce import once
+from edge.music.playlists import Uri
 from edge.statefile import loads_salvaging, read_text, set_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ def state_dir(configured: str | os.PathLike = "") -> Path:
 
 
 def song_key(path: str | os.PathLike) -> str:
-    """The key a song is stored under: its absolute path."""
+    """The key a song is stored under: its absolute path, or the URI of a song the music server knows
+    only by its URI (``edge.music.playlists.Uri``: a stream, a Spotify track)."""
+    if isinstance(path, Uri):
+        return str(path)
     return str(Path(path).expanduser().absolute())
 
 
@@ -96,7 +100,10 @@ def parse(data: object) -> tuple[dict[str, dict], str]:
 class FeedbackStore:
     """Likes and skips by song and mood. ``path=None`` keeps them in memory only (tests, dry runs).
 
-    Thread-safe; re-reads the file when another process changed it (one stat a call). ``read_only``:
+    Thread-safe. ``record`` and ``counts`` re-read the file when another process changed it (one stat
+    a call); ``snapshot`` never touches the disk (the camera loop ranks songs with it): it gives what
+    the last ``refresh`` (the analysis thread's, every few seconds), ``record`` or ``counts`` read.
+    ``read_only``:
     never write, move or rename anything (a damaged file is only warned about). ``wall`` gives the
     time of a like (seconds since the epoch) and of a ``.bad-<time>`` name."""
 
@@ -110,8 +117,24 @@ class FeedbackStore:
         self._frozen = False  # a damaged file could not be moved aside: never write over it
         self.problem = ""  # why the last change could not be written ("" when it was)
         self._warned: set[str] = set()
+        self._view_lock = threading.Lock()  # only around swapping ``_view``: never held over the disk
+        self._view: dict[str, dict[str, dict[str, int]]] = {}
         with self._lock:
             self._reload(force=True)
+            self._publish()
+
+    def _publish(self) -> None:
+        """Make what ``_songs`` holds now the counts ``snapshot`` gives (under ``_lock``)."""
+        view = {k: {kind: dict(v.get(kind, {})) for kind in KINDS} for k, v in self._songs.items()}
+        with self._view_lock:
+            self._view = view
+
+    def refresh(self) -> None:
+        """Re-read the file if another process changed it (one stat; a read when it did). For a
+        background thread: a disk that stalls stalls only the caller, never ``snapshot``."""
+        with self._lock:
+            self._reload()
+            self._publish()
 
     def _reload(self, force: bool = False) -> None:
         """Re-read the file if another process changed it; a damaged one is set aside (see above)."""
@@ -179,20 +202,22 @@ class FeedbackStore:
             counts[mood] = int(counts.get(mood, 0)) + 1
             entry["last"] = round(self._wall(), 3)
             self._write()
+            self._publish()
             return json.loads(json.dumps(entry))
 
     def counts(self, path: str | os.PathLike) -> dict[str, dict[str, int]]:
         """``{"like": {mood: n}, "skip": {mood: n}}`` for one song (empty dicts when none)."""
         with self._lock:
             self._reload()
+            self._publish()
             entry = self._songs.get(song_key(path), {})
             return {kind: dict(entry.get(kind, {})) for kind in KINDS}
 
     def snapshot(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Every song's counts, ``{song_key: {"like": {mood: n}, "skip": {mood: n}}}``, read once."""
-        with self._lock:
-            self._reload()
-            return {k: {kind: dict(v.get(kind, {})) for kind in KINDS} for k, v in self._songs.items()}
+        """Every song's counts, ``{song_key: {"like": {mood: n}, "skip": {mood: n}}}``, as last read (no
+        disk: see ``refresh``). Shared: read it, never change it."""
+        with self._view_lock:
+            return self._view
 
 def raw_score(counts: dict[str, dict[str, int]], mood: str) -> float:
     """Likes minus skips for ``mood``, plus ``OTHER_MOOD_WEIGHT`` times those under other moods."""

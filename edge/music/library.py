@@ -192,11 +192,16 @@ class Library:
         self.skipped = tuple(skipped)
 
     @classmethod
-    def scan(cls, root: str | Path, fallback: str = "neutral") -> Library:
+    def scan(cls, root: str | Path, fallback: str = "neutral", *, elsewhere: str = "") -> Library:
         """Find the songs under ``root`` (mood folders, other folders, ``songs.toml``) and what is not
-        taken (logged once); raises ``LibraryError`` if there's nothing to play."""
+        taken (logged once); raises ``LibraryError`` if there's nothing to play. ``elsewhere``: where
+        other songs come from (the music server's mood playlists): a missing or empty folder is then
+        only logged."""
         root = Path(root)
         moods = ", ".join(EMOTIONS)
+        if elsewhere and not root.is_dir():
+            log.info("no songs folder %s: playing %s", root, elsewhere)
+            return cls(root, {}, fallback, entries=[])
         if not root.is_dir():
             raise LibraryError(
                 f"songs folder {root} not found: create it with one subfolder per mood "
@@ -220,7 +225,9 @@ class Library:
             _apply_manifest(manifest, root, found)
         entries = sorted(found.entries.values(), key=lambda e: e.path)
         _log_skipped(root, found.skipped)
-        if not entries:
+        if not entries and elsewhere:
+            log.info("songs folder %s holds no songs: playing %s", root, elsewhere)
+        elif not entries:
             raise LibraryError(
                 f"songs folder {root} has no audio files: put .ogg/.mp3/.wav/.flac files in "
                 f"{root}/<mood>/ (moods: {moods}) or run {_MAKE_SONGS}"

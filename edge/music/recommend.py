@@ -6,6 +6,9 @@ circumplex positions, with or without features) and gets better as the backgroun
 (``edge.music.analysis.Analyser``, ``start``) learns the songs' sound. It composes the parts:
 ``Library`` (the songs), ``Analyser`` (features, and which songs can be offered now), ``FeedbackStore``
 (likes and skips) and ``edge.music.rank`` (pool, score and rotation: the rules are documented there).
+With the MPD output, a ``PlaylistWatcher`` (``edge.music.playlists``) adds the server's mood playlists
+to the library while it runs. A pick is a ``Path`` (a file here) or a ``Uri`` (a song only the server
+reaches). ``next`` reads no disk: the analysis thread keeps what it needs fresh.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from edge.music.analysis import Analyser, Clock, FeatureCache, ScanReport, cache
 from edge.music.config import STRATEGIES
 from edge.music.feedback import FeedbackStore, state_dir
 from edge.music.library import Library
+from edge.music.playlists import PlaylistWatcher, SongRef, Uri
 from edge.music.rank import Point, Ranked
 
 log = logging.getLogger(__name__)
@@ -35,20 +39,22 @@ class Recommender:
     ``library``: the songs. ``strategy``: one of ``STRATEGIES`` (``set_strategy`` changes it at run
     time). ``store``: likes and skips (in memory if None). ``cache``: the feature cache (none if
     None). ``features``: analyse the songs' sound (False: labels only). ``seed``: for the ``explore``
-    noise that varies near ties. ``analyse`` and ``clock`` go to the ``Analyser``.
+    noise that varies near ties. ``analyse`` and ``clock`` go to the ``Analyser``. ``playlists``:
+    the music server's mood playlists, read on their own thread from ``start`` on (None: none).
     """
 
     def __init__(self, library: Library, *, strategy: str = "match", store: FeedbackStore | None = None,
                  cache: FeatureCache | None = None, seed: int | None = None, explore: float = 0.05,
                  analyse: Callable[[Path], feats.Features] = feats.analyse, features: bool = True,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, playlists: PlaylistWatcher | None = None):
         self.library = library
         self.strategy = _checked(strategy)
         self.store = store if store is not None else FeedbackStore(None)
         self.explore = explore
         self.features_enabled = features
+        self.playlists = playlists
         kw = {"clock": clock} if clock is not None else {}
-        self.analysis = Analyser(library, cache, analyse=analyse, **kw)
+        self.analysis = Analyser(library, cache, analyse=analyse, features=features, upkeep=self.store.refresh, **kw)
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._rotation = rank.Rotation()
@@ -58,22 +64,31 @@ class Recommender:
     def from_config(cls, config, *, root: str | Path | None = None, seed: int | None = None,
                     read_only: bool = False) -> Recommender:
         """The recommender a ``MusicConfig`` describes: its songs folder (or ``root``), strategy,
-        feature cache and feedback store (``read_only``: never written). Raises ``LibraryError``."""
-        library = Library.scan(root if root is not None else config.songs, fallback=config.fallback)
+        feature cache, feedback store (``read_only``: never written) and, with the MPD output, the
+        server's mood playlists. Raises ``LibraryError``."""
+        watch = config.output == "mpd" and config.playlists
+        elsewhere = f"the mood playlists of MPD at {config.mpd_host or 'localhost'}" if watch else ""
+        library = Library.scan(root if root is not None else config.songs, fallback=config.fallback,
+                               elsewhere=elsewhere)
         state = state_dir(config.state_dir)
-        cache = FeatureCache(cache_path(library.root, state)) if config.features else None
+        cache = FeatureCache(cache_path(library.root, state)) if config.features and library.root.is_dir() else None
         return cls(library, strategy=config.strategy, store=FeedbackStore(state / "feedback.json", read_only=read_only),
-                   cache=cache, seed=seed, features=config.features)
+                   cache=cache, seed=seed, features=config.features,
+                   playlists=PlaylistWatcher.from_config(config) if watch else None)
 
     # -- run time ------------------------------------------------------------------------------------
 
     def start(self, shutdown: threading.Event | None = None) -> None:
-        """Start the background analysis (when features are on); returns at once."""
-        if self.features_enabled:
-            self.analysis.start(shutdown)
+        """Start the background analysis (it analyses only when features are on, and keeps the trouble
+        and the likes fresh in any case) and the playlists' reading; returns at once."""
+        self.analysis.start(shutdown)
+        if self.playlists is not None:
+            self.playlists.start(self.analysis.take_playlists, shutdown)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the background analysis (what was analysed stays cached)."""
+        """Stop the background threads (what was analysed stays cached)."""
+        if self.playlists is not None:
+            self.playlists.stop(timeout)
         self.analysis.stop(timeout)
 
     def scan(self, progress: Callable[[int, int, Path], None] | None = None) -> ScanReport:
@@ -95,7 +110,7 @@ class Recommender:
         with self._lock:
             return self._ranked(mood, point, self._rotation.step(mood))
 
-    def next(self, mood: str, point: Point | None = None) -> Path | None:
+    def next(self, mood: str, point: Point | None = None) -> SongRef | None:
         """The song to play next for ``mood`` (``point``: the room's valence and arousal), or None."""
         with self._lock:
             try:
@@ -137,17 +152,19 @@ class Recommender:
         return rank.rank(pool, [s for s in songs if s.vector is not None], mood, found_as, aim,
                          self.store.snapshot())
 
-    def discard(self, path: Path) -> None:
+    def discard(self, path: SongRef) -> None:
         """``path`` would not play: leave it out for a while when the file is missing or unreadable
-        (a USB stick remounting), or until it changes when it does not decode (``Analyser.trouble``)."""
-        self.analysis.trouble(Path(path))
+        (a USB stick remounting) or it is a URI the server could not play now, or until it changes when
+        it does not decode (``Analyser.trouble``)."""
+        self.analysis.trouble(path if isinstance(path, Uri) else Path(path))
 
     # -- feedback ---------------------------------------------------------------------------------
 
-    def feedback(self, kind: str, mood: str, path: Path) -> None:
-        """Record a like or a skip (the player's ``on_feedback`` signature); it shifts later picks."""
+    def feedback(self, kind: str, mood: str, path: SongRef) -> None:
+        """Record a like or a skip (the player's ``on_feedback`` signature); it shifts later picks. A
+        ``Uri`` is kept under its URI."""
         self.store.record(kind, path, mood)
-        log.info("%s %s (%s)", "liked" if kind == "like" else "skipped", Path(path).name, mood)
+        log.info("%s %s (%s)", "liked" if kind == "like" else "skipped", path.name, mood)
 
 def _checked(strategy: str) -> str:
     if strategy not in STRATEGIES:

@@ -4,6 +4,8 @@ Connects with python-mpd2 over MPD's Unix socket (``music.mpd_host`` = its path)
 (``mpd_host`` "" = localhost, ``mpd_port``). A song is sent as its path relative to MPD's
 ``music_directory``: ``music.mpd_music_dir`` when set, else what MPD's ``config`` command says (Unix
 socket only), else ``music.songs``; so the recommender, likes and features work on the same files.
+A song the server knows only by its URI (``edge.music.playlists.Uri``: a mood playlist's Spotify track,
+stream or remote file) is queued as that URI.
 Each song replaces MPD's queue (``clear``, ``addid``, ``playid``). Switching is a cut: MPD's own
 crossfade applies only between queued songs, and stepping the volume from here would fight a
 listener's volume knob. ``busy``/``position`` read ``status`` (state, songid, elapsed); any lost
@@ -23,6 +25,7 @@ except ImportError:  # pragma: no cover - the extra is not installed
 
 from edge.music.config import MusicConfig
 from edge.music.outputs.base import OutputError, SongError
+from edge.music.playlists import Uri
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +79,21 @@ class MpdOutput:
                 return Path(answer).resolve()
         return Path(self.songs).resolve()
 
-    def uri(self, path: Path) -> str:
-        """``path`` relative to MPD's music directory (SongError when it is outside)."""
+    def uri(self, path: Path | Uri) -> str:
+        """``path`` relative to MPD's music directory (SongError when it is outside); a ``Uri`` as it is."""
+        if isinstance(path, Uri):
+            return str(path)
         try:
             return Path(path).resolve().relative_to(self.root).as_posix()
         except ValueError:
             raise SongError(f"{path} is outside MPD's music directory {self.root}: keep the songs there, "
                             "or set music.mpd_music_dir to where MPD's music_directory is") from None
 
-    def play(self, path: Path, fade_in_ms: int = 0) -> None:
+    def play(self, path: Path | Uri, fade_in_ms: int = 0) -> None:
         uri = self.uri(path)
         self._call("clear")
         try:
-            song_id = self._add(uri)
+            song_id = self._call("addid", uri) if isinstance(path, Uri) else self._add(uri)
         except mpd.CommandError as e:
             raise SongError(f"MPD can't play {uri}: {e}") from None
         self._call("playid", song_id)

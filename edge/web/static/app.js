@@ -66,7 +66,7 @@ function render(s) {
     + s.faces + (s.faces === 1 ? " face" : " faces") : "";
   $("dot").setAttribute("cx", s.valence || 0);
   $("dot").setAttribute("cy", -(s.arousal || 0));
-  $("song").textContent = s.song_name || "nothing playing";
+  $("song").textContent = s.song_name ? s.song_name + (s.artist ? " — " + s.artist : "") : "nothing playing";
   $("pause").textContent = s.paused ? "Resume" : "Pause";
   $("pause").dataset.paused = s.paused ? "1" : "";
   if (document.activeElement !== $("volume") && s.volume != null) $("volume").value = s.volume;
