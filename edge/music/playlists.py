@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import select
+import socket
 import threading
 import time
 from pathlib import Path
@@ -134,7 +135,8 @@ class PlaylistWatcher:
 
     ``root``: the server's music directory here (None: ask the server over a Unix socket, else no file
     is local). ``start(on_songs)`` runs it on a thread until ``stop``; ``on_songs`` gets every reading
-    that differs from the last."""
+    that differs from the last. Each reading uses a fresh python-mpd2 connection; a second, raw one
+    waits in ``idle stored_playlist`` (``IdleLine``: python-mpd2's ``idle`` can't be given up)."""
 
     def __init__(self, host: str, port: int, prefix: str = "", root: Path | None = None, *,
                  reread_s: float = REREAD_S, retry_s: float = RETRY_S) -> None:
@@ -143,7 +145,7 @@ class PlaylistWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: list[Song] | None = None
-        self._warned = False
+        self._away = False
 
     @classmethod
     def from_config(cls, config) -> PlaylistWatcher:
@@ -175,47 +177,41 @@ class PlaylistWatcher:
 
         wait = self.retry_s
         while not self._stopping(shutdown):
-            client = mpd.MPDClient()
-            client.timeout = TIMEOUT_S
             try:
-                client.connect(self.host, self.port)
-                wait = self.retry_s
-                self._serve(client, on_songs, shutdown)
-            except (OSError, mpd.ConnectionError, mpd.ProtocolError, mpd.CommandError) as e:
-                if not self._warned:
+                with IdleLine(self.host, self.port) as line:
+                    while not self._stopping(shutdown):
+                        line.send()  # before reading: a change made while we read wakes us again
+                        self._take(self._read(), on_songs)
+                        wait = self.retry_s
+                        if not line.wait(self.reread_s, lambda: self._stopping(shutdown)):
+                            break  # reread_s passed (or stopping): a fresh line, and read again
+            except (OSError, EOFError, mpd.ConnectionError, mpd.ProtocolError, mpd.CommandError) as e:
+                if not self._away:
                     log.warning("mood playlists: MPD at %s: %s; keeping the %s read so far, retrying (after %.0f s, "
                                 "then less often)", self.where, e or type(e).__name__,
                                 "songs" if self._last else "none", wait)
-                self._warned = True
+                self._away = True
+                _wait_either(self._stop, shutdown or self._stop, wait)
+                wait = min(MAX_RETRY_S, wait * 2)
             except Exception:  # a bug here must not end the reading for good
                 log.exception("reading the mood playlists failed; retrying")
-            finally:
-                _close(client)
-            end = time.monotonic() + wait
-            while time.monotonic() < end and not self._stopping(shutdown):
-                self._stop.wait(POLL_S)
-            wait = min(MAX_RETRY_S, wait * 2)
+                self._stop.wait(MAX_RETRY_S)
 
-    def _serve(self, client, on_songs: OnSongs, shutdown: threading.Event | None) -> None:
-        """Read, then wait for ``stored_playlist`` (or ``reread_s``) and read again, until stopped."""
-        root = self.root if self.root is not None else _server_root(client, self.host)
-        if self._warned:
+    def _read(self) -> list[Song]:
+        import mpd
+
+        client = mpd.MPDClient()
+        client.timeout = TIMEOUT_S
+        client.connect(self.host, self.port)
+        try:
+            root = self.root if self.root is not None else _server_root(client, self.host)
+            songs = read(client, self.prefix, root)
+        finally:
+            _close(client)
+        if self._away:
             log.info("mood playlists: MPD at %s is back", self.where)
-            self._warned = False
-        while True:
-            self._take(read(client, self.prefix, root), on_songs)
-            client.send_idle("stored_playlist")
-            deadline = time.monotonic() + self.reread_s
-            while True:
-                if self._stopping(shutdown):
-                    return
-                ready, _, _ = select.select([client], [], [], POLL_S)
-                if ready:
-                    client.fetch_idle()
-                    break
-                if time.monotonic() >= deadline:
-                    client.noidle()
-                    break
+            self._away = False
+        return songs
 
     def _take(self, songs: list[Song], on_songs: OnSongs) -> None:
         if songs == self._last:
@@ -223,6 +219,56 @@ class PlaylistWatcher:
         self._last = songs
         log.info("mood playlists on MPD at %s: %s", self.where, summary(songs))
         on_songs(list(songs))
+
+
+class IdleLine:
+    """A raw MPD connection for ``idle stored_playlist``: ``send`` it, then ``wait`` for the answer
+    while looking at a stop flag. A context manager (closes the socket)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        if host.startswith("/"):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(TIMEOUT_S)
+            self.sock.connect(host)
+        else:
+            self.sock = socket.create_connection((host, port), TIMEOUT_S)
+        self.file = self.sock.makefile("rb")
+        if not self._line().startswith(b"OK MPD"):
+            raise EOFError("not an MPD server (no greeting)")
+
+    def send(self) -> None:
+        self.sock.sendall(b"idle stored_playlist\n")
+
+    def wait(self, seconds: float, stopping: Callable[[], bool]) -> bool:
+        """True once the server answered (a stored playlist changed); False after ``seconds`` or when
+        ``stopping()`` (then the idle is still pending: close this line)."""
+        deadline = time.monotonic() + seconds
+        while not stopping() and time.monotonic() < deadline:
+            if select.select([self.sock], [], [], POLL_S)[0]:
+                while (line := self._line()) != b"OK":
+                    if line.startswith(b"ACK"):
+                        raise EOFError(line.decode("utf-8", "replace"))
+                return True
+        return False
+
+    def _line(self) -> bytes:
+        line = self.file.readline()
+        if not line.endswith(b"\n"):
+            raise EOFError("the connection closed")
+        return line.rstrip(b"\n")
+
+    def __enter__(self) -> IdleLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def _wait_either(a: threading.Event, b: threading.Event, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while not (a.is_set() or b.is_set()) and time.monotonic() < end:
+        a.wait(min(POLL_S, max(0.0, end - time.monotonic())))
 
 
 def _server_root(client, host: str) -> Path | None:
