@@ -1,7 +1,8 @@
 """Song analysis in the background, its cache, and which songs can be offered now.
 
-``Analyser`` knows every song of a library (``SongState``: features, tags, or why it can't be
-decoded) and analyses the ones without features on a background thread (``start``; niced), a song
+``SongStates`` knows every song of a library (``SongState``: features, tags, or why it can't be
+decoded); ``Analyser``, one of them, analyses the ones without features on a background thread
+(``start``; niced), a song
 at a time, refitting the mood model (``rank.MoodModel``) about once a second so that unlabelled
 songs find their moods while the scan runs. ``FeatureCache`` keeps the results in one JSON file
 keyed by path, size and mtime, so a song is analysed once; it is saved every ``SAVE_EVERY_S`` of the
@@ -245,29 +246,24 @@ class Trouble:
         return False
 
 
-class Analyser:
-    """The songs of ``library`` and what is known of them; see the module docstring. Thread-safe.
+class SongStates:
+    """The songs of ``library`` (and of the server's mood playlists) and what is known of them: which
+    can be offered now, which are in trouble. Thread-safe; ``Analyser`` learns their features.
 
-    ``analyse`` computes a song's features (``features.analyse``); ``features`` False: the thread only
-    keeps things fresh (``refresh``), analysing nothing. ``upkeep`` is called with every ``refresh``
-    on the thread (the recommender's feedback store re-reads its file there). ``clock`` (seconds,
-    monotonic) times the cache saves and the retries of songs in temporary trouble."""
+    ``upkeep`` is called with every ``refresh`` (the recommender's feedback store re-reads its file
+    there). ``clock`` (seconds, monotonic) times the retries of songs in temporary trouble. ``wake`` is
+    set when there may be something new to analyse."""
 
-    def __init__(self, library: Library, cache: FeatureCache | None = None, *,
-                 analyse: Callable[[Path], feats.Features] = feats.analyse, clock: Clock = time.monotonic,
-                 save_every: float = SAVE_EVERY_S, features: bool = True,
+    def __init__(self, library: Library, cache: FeatureCache | None = None, *, clock: Clock = time.monotonic,
                  upkeep: Callable[[], None] = lambda: None):
         self.library = library
         self.cache = cache
-        self._analyse, self._clock, self.save_every = analyse, clock, save_every
-        self.features, self._upkeep = features, upkeep
+        self._clock, self._upkeep = clock, upkeep
         self._lock = threading.RLock()
         self._folder = {s.path: s for s in library.entries()}  # the songs folder's songs
         self._states = {s.path: SongState(s) for s in library.entries()}
         self._out = Trouble(clock)
-        self._stop, self._wake, self._done = threading.Event(), threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
-        self.progress: tuple[int, int] = (0, 0)  # (songs analysed, songs to analyse) of the running scan
+        self._wake = threading.Event()
         if cache is not None:
             for state in self._states.values():
                 record = cache.get(state.path)
@@ -284,7 +280,7 @@ class Analyser:
 
     def state(self, path: str | Path) -> SongState | None:
         with self._lock:
-            return self._states.get(Path(path))
+            return self._states.get(path if isinstance(path, Uri) else Path(path))
 
     def playable(self) -> list[SongState]:
         """The songs that can be offered now: not undecodable (unless ``refresh`` saw the file change
@@ -314,15 +310,8 @@ class Analyser:
         fresh = [s for s in songs if s.path not in self._states and not isinstance(s.path, Uri)]
         cached = {s.path: self.cache.get(s.path) for s in fresh} if self.cache is not None else {}
         with self._lock:
-            merged = {p: Song(p, dict(s.moods), s.source, s.weight) for p, s in self._folder.items()}
-            for song in songs:
-                if song.path in merged:
-                    merged[song.path].moods.update({m: w for m, w in song.moods.items()
-                                                    if m not in merged[song.path].moods})
-                else:
-                    merged[song.path] = song
             states = {}
-            for path, song in merged.items():
+            for path, song in merge(self._folder, songs).items():
                 state = self._states.get(path) or SongState(song)
                 state.song = song
                 states[path] = state
@@ -376,7 +365,44 @@ class Analyser:
         if state is not None:
             state.error, state.features = why, None
 
-    # -- the background analysis ----------------------------------------------------------------
+    def _apply(self, state: SongState, record: Mapping, key: tuple[int, int] | None) -> None:
+        """Take one cache record (features or an error, and tags) into ``state``; ``key``: the file's
+        ``file_key`` the record is for."""
+        state.tags = dict(record.get("tags") or {})
+        if "features" in record:
+            try:
+                state.features, state.error = feats.Features.from_dict(record["features"]), ""
+                return
+            except (KeyError, TypeError, ValueError) as e:
+                record = {"error": f"bad cached features ({e})"}
+        why = str(record.get("error", "unknown error"))
+        if record.get("unsupported", False):  # the format, not the file: it may still play
+            state.features, state.error = None, why
+            once(log, self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
+                 "by their labels only", state.path, why)
+        else:
+            self._mark_bad(state.path, why, key)
+
+    def _refit(self) -> None:
+        with self._lock:
+            refit(self._states.values())
+
+
+class Analyser(SongStates):
+    """``SongStates`` that learn their songs' sound on a background thread; see the module docstring.
+
+    ``analyse`` computes a song's features (``features.analyse``); ``features`` False: the thread only
+    keeps things fresh (``refresh``), analysing nothing. ``clock`` also times the cache saves."""
+
+    def __init__(self, library: Library, cache: FeatureCache | None = None, *,
+                 analyse: Callable[[Path], feats.Features] = feats.analyse, clock: Clock = time.monotonic,
+                 save_every: float = SAVE_EVERY_S, features: bool = True,
+                 upkeep: Callable[[], None] = lambda: None):
+        super().__init__(library, cache, clock=clock, upkeep=upkeep)
+        self._analyse, self.save_every, self.features = analyse, save_every, features
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self.progress: tuple[int, int] = (0, 0)  # (songs analysed, songs to analyse) of the running scan
 
     def start(self, shutdown: threading.Event | None = None) -> None:
         """Analyse the songs without features on a background thread (niced); returns at once. The
@@ -479,27 +505,17 @@ class Analyser:
             self.cache.put(path, record)
         return "error" not in record
 
-    def _apply(self, state: SongState, record: Mapping, key: tuple[int, int] | None) -> None:
-        """Take one cache record (features or an error, and tags) into ``state``; ``key``: the file's
-        ``file_key`` the record is for."""
-        state.tags = dict(record.get("tags") or {})
-        if "features" in record:
-            try:
-                state.features, state.error = feats.Features.from_dict(record["features"]), ""
-                return
-            except (KeyError, TypeError, ValueError) as e:
-                record = {"error": f"bad cached features ({e})"}
-        why = str(record.get("error", "unknown error"))
-        if record.get("unsupported", False):  # the format, not the file: it may still play
-            state.features, state.error = None, why
-            once(log, self._out.warned, f"unsupported:{state.path.suffix}", "can't analyse %s (%s): such songs play "
-                 "by their labels only", state.path, why)
-        else:
-            self._mark_bad(state.path, why, key)
 
-    def _refit(self) -> None:
-        with self._lock:
-            refit(self._states.values())
+def merge(folder: Mapping[Path, Song], playlists: list[Song]) -> dict[Path, Song]:
+    """The songs folder's songs and the playlists' in one library: a song in both keeps its folder
+    labels and gains the playlists' other moods (``folder`` is not changed)."""
+    merged = {p: Song(p, dict(s.moods), s.source, s.weight) for p, s in folder.items()}
+    for song in playlists:
+        if song.path in merged:
+            merged[song.path].moods.update({m: w for m, w in song.moods.items() if m not in merged[song.path].moods})
+        else:
+            merged[song.path] = song
+    return merged
 
 
 def _key_of(record: Mapping) -> tuple[int, int] | None:
