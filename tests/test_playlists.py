@@ -14,6 +14,7 @@ import pytest
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL
+from edge.control.glue import PlayerControls
 from edge.loop import Pipeline
 from edge.music.config import MusicConfig
 from edge.music.library import Library
@@ -102,6 +103,11 @@ def test_a_happy_face_queues_a_song_from_the_happy_playlist(server: Server, tmp_
             pipe.step(Frame(image, i / 10, i), stop)
         assert pipe.stats.songs == 1
         now = wait_for(server.playing, what="the server playing")
+        # The page and MQTT get what the server says plays (its currentsong), through the control glue.
+        shown = wait_for(lambda: (st := PlayerControls(pipe.player, rec).status())["title"] and st, what="a title")
+        assert (shown["title"], shown["artist"], str(shown["song"])) == (now["title"], now["artist"], now["file"])
+        heard = wait_for(lambda: (st := pipe.player.status()).title and st, what="the output's currentsong")
+        assert (heard.title, heard.artist) == (now["title"], now["artist"])  # read by the MPD output itself
     finally:
         pipe.close()
     [song] = [e for e in map(json.loads, events.read_text().splitlines()) if e["type"] == "song"]

@@ -66,6 +66,8 @@ class PlayerStatus:
     volume: float  # 0..1
     paused: bool
     silent: bool  # no audio output open
+    title: str | None = None  # what the music server says is playing (MPD's currentsong), if it says
+    artist: str | None = None
 
 
 class Supervisor:
@@ -188,9 +190,10 @@ class Player:
         self._volume, self._paused = config.volume, False
         self._current: Path | None = None
         self._silent = True
+        self._tags: tuple[object, str | None, str | None] = (None, None, None)  # (song, title, artist)
         transition = config.fade_ms if config.transition == "fade" else 0
         self._transition_ms = transition
-        self._deck = Deck(output or factory(config), self.chooser.choose, self.chooser.discard, volume=config.volume,
+        self._deck = Deck(output or factory(config, self._heard), self.chooser.choose, self.chooser.discard, volume=config.volume,
                           transition_ms=transition, retry_s=retry_s, on_change=self._mirror)
 
     # -- the public, non-blocking side -------------------------------------------------------------
@@ -263,7 +266,11 @@ class Player:
 
     def status(self) -> PlayerStatus:
         with self._lock:
-            return PlayerStatus(self._current, self.chooser.mood, self._volume, self._paused, self._silent)
+            song, title, artist = self._tags
+            if song is None or song != self._current:  # tags of a song no longer playing
+                title = artist = None
+            return PlayerStatus(self._current, self.chooser.mood, self._volume, self._paused, self._silent,
+                                title, artist)
 
     def alive(self, now: float | None = None) -> bool:
         """False once the player gave up, or while its thread has not ticked for ``HANG_S``."""
@@ -344,6 +351,11 @@ class Player:
     def _put(self, *command: object) -> None:
         self._commands.put(command)
         self._wake.set()
+
+    def _heard(self, song: object, title: str | None, artist: str | None) -> None:
+        """The output says what plays (on the player thread)."""
+        with self._lock:
+            self._tags = (song, title, artist)
 
     def _mirror(self) -> None:
         with self._lock:

@@ -11,17 +11,18 @@ reopens the output. Times are seconds, fades milliseconds, volume 0..1.
 from __future__ import annotations
 
 from edge.music.config import MusicConfig
-from edge.music.outputs.base import Output, OutputError, OutputFactory, SongError
+from edge.music.outputs.base import OnTags, Output, OutputError, OutputFactory, SongError
 
-__all__ = ["Output", "OutputError", "OutputFactory", "SongError", "factory"]
+__all__ = ["OnTags", "Output", "OutputError", "OutputFactory", "SongError", "factory"]
 
 
-def factory(config: MusicConfig) -> OutputFactory:
-    """The output ``config.output`` names; imports its module (pygame or python-mpd2) only when asked."""
+def factory(config: MusicConfig, on_tags: OnTags | None = None) -> OutputFactory:
+    """The output ``config.output`` names; imports its module (pygame or python-mpd2) only when asked.
+    ``on_tags`` hears the title and artist an MPD server reports for the song it plays."""
     if config.output == "mpd":
         from edge.music.outputs.mpd import MpdOutput
 
-        return lambda: MpdOutput(config)
+        return lambda: MpdOutput(config, on_tags)
     from edge.music.outputs.mixer import MixerOutput
 
     return lambda: MixerOutput(config)

@@ -49,3 +49,7 @@ class Output(Protocol):
 
 #: Makes a fresh (unopened) output; the player calls it again after the device went away.
 OutputFactory = Callable[[], Output]
+
+#: (the song as given to ``play``, title, artist): what a music server says is playing (its
+#: ``currentsong`` tags; None where it has none). Called on the player thread.
+OnTags = Callable[[object, "str | None", "str | None"], None]

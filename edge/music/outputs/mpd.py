@@ -9,7 +9,9 @@ stream or remote file) is queued as that URI.
 Each song replaces MPD's queue (``clear``, ``addid``, ``playid``). Switching is a cut: MPD's own
 crossfade applies only between queued songs, and stepping the volume from here would fight a
 listener's volume knob. ``busy``/``position`` read ``status`` (state, songid, elapsed); any lost
-connection raises ``OutputError``, so the player reconnects with its backoff.
+connection raises ``OutputError``, so the player reconnects with its backoff. What MPD says is playing
+(``currentsong``'s title and artist) goes to ``on_tags`` after each ``play`` and every ``TAGS_EVERY_S``
+while it plays (a radio stream's title changes as it goes; every ``TAGS_SOON_S`` while it says nothing).
 """
 
 from __future__ import annotations
@@ -24,19 +26,21 @@ except ImportError:  # pragma: no cover - the extra is not installed
     mpd = None
 
 from edge.music.config import MusicConfig
-from edge.music.outputs.base import OutputError, SongError
+from edge.music.outputs.base import OnTags, OutputError, SongError
 from edge.music.playlists import Uri
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5.0  # one MPD command
 UPDATE_WAIT_S = 3.0  # a song MPD's database doesn't know yet: how long its update may take
+TAGS_EVERY_S = 5.0  # how often currentsong is read again while a song plays
+TAGS_SOON_S = 0.5  # ... while it says nothing yet (Mopidy fills it in once playback has started)
 
 
 class MpdOutput:
     name = "mpd"
 
-    def __init__(self, config: MusicConfig) -> None:
+    def __init__(self, config: MusicConfig, on_tags: OnTags | None = None) -> None:
         if mpd is None:
             raise OutputError("music.output = \"mpd\" needs python-mpd2: pip install 'moodplayer[mpd]'")
         self.host = config.mpd_host or "localhost"
@@ -49,6 +53,10 @@ class MpdOutput:
         self._id: str | None = None
         self._status: dict | None = None  # MPD's status, read once a tick (by alive) and after each change
         self._warned: set[str] = set()
+        self._on_tags = on_tags
+        self._song: Path | Uri | None = None  # what play was given last
+        self._tags: tuple[str | None, str | None] | None = None
+        self._tags_at = 0.0
 
     @property
     def where(self) -> str:
@@ -97,7 +105,8 @@ class MpdOutput:
         except mpd.CommandError as e:
             raise SongError(f"MPD can't play {uri}: {e}") from None
         self._call("playid", song_id)
-        self._id = str(song_id)
+        self._id, self._song = str(song_id), path
+        self._read_tags()
 
     def _add(self, uri: str) -> str:
         try:
@@ -143,9 +152,24 @@ class MpdOutput:
         """Reads MPD's status (the player calls this first on every tick; busy/position reuse it)."""
         try:
             self._status = self._call("status")
+            every = TAGS_EVERY_S if self._tags and any(self._tags) else TAGS_SOON_S
+            if self._id is not None and time.monotonic() - self._tags_at >= every:
+                self._read_tags()
         except OutputError:
             return False
         return True
+
+    def _read_tags(self) -> None:
+        """Tell ``on_tags`` the title and artist MPD reports for what it plays, when they changed."""
+        if self._on_tags is None:
+            return
+        self._tags_at, status = time.monotonic(), self._status
+        now = self._call("currentsong") or {}
+        self._status = status  # currentsong changes nothing status says
+        tags = (_tag(now.get("title")) or _tag(now.get("name")), _tag(now.get("artist")))
+        if tags != self._tags:
+            self._tags = tags
+            self._on_tags(self._song, *tags)
 
     def _state(self) -> dict:
         if self._status is None:
@@ -175,3 +199,10 @@ class MpdOutput:
             return getattr(self._client, command)(*args)
         except (OSError, mpd.ConnectionError) as e:
             raise OutputError(f"MPD at {self.where}: {e or type(e).__name__}") from None
+
+
+def _tag(value: object) -> str | None:
+    """One tag's text (MPD repeats a tag given twice: joined), or None."""
+    if isinstance(value, list):
+        value = " / ".join(str(v) for v in value)
+    return str(value) if value else None
