@@ -163,7 +163,8 @@ def test_a_song_skipped_by_uri_is_not_offered_first_again(server: Server, tmp_pa
         played = player.request("happy")
         wait_for(lambda: (server.playing() or {}).get("file") == played, what=f"{played} playing")
         player.skip()
-        wait_for(lambda: (server.playing() or {}).get("file") not in (None, played), what="the other song after the skip")
+        wait_for(lambda: (server.playing() or {}).get("file") not in (None, played),
+                 what="the other song after the skip")
     finally:
         player.stop()
         rec.stop()

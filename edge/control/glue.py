@@ -43,5 +43,4 @@ class PlayerControls:
         st = self.player.status()
         title, artist = (st.title, st.artist) if st.title else describe(st.song)  # the server's word first
         return {"song": st.song, "title": title, "artist": artist, "volume": st.volume, "paused": st.paused,
-                "silent": st.silent,
-                "strategy": self.recommender.strategy if self.recommender is not None else None}
+                "silent": st.silent, "strategy": self.recommender.strategy if self.recommender is not None else None}

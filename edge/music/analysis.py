@@ -431,7 +431,8 @@ class Analyser(SongStates):
     def _idle_wait(self) -> float:
         """Seconds until the next song in trouble may be tried (at most 5, so a shutdown is seen)."""
         with self._lock:
-            due = [t.until for p, t in self._out.later.items() if p in self._states and self._states[p].features is None]
+            due = [t.until for p, t in self._out.later.items()
+                   if p in self._states and self._states[p].features is None]
         return max(0.05, min([5.0] + [d - self._clock() for d in due]))
 
     def wait(self, timeout: float | None = None) -> bool:

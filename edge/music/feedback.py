@@ -103,9 +103,8 @@ class FeedbackStore:
     Thread-safe. ``record`` and ``counts`` re-read the file when another process changed it (one stat
     a call); ``snapshot`` never touches the disk (the camera loop ranks songs with it): it gives what
     the last ``refresh`` (the analysis thread's, every few seconds), ``record`` or ``counts`` read.
-    ``read_only``:
-    never write, move or rename anything (a damaged file is only warned about). ``wall`` gives the
-    time of a like (seconds since the epoch) and of a ``.bad-<time>`` name."""
+    ``read_only``: never write, move or rename anything (a damaged file is only warned about).
+    ``wall`` gives the time of a like (seconds since the epoch) and of a ``.bad-<time>`` name."""
 
     def __init__(self, path: Path | None, *, read_only: bool = False, wall: Callable[[], float] = time.time):
         self.path = path

@@ -193,8 +193,8 @@ class Player:
         self._tags: tuple[object, str | None, str | None] = (None, None, None)  # (song, title, artist)
         transition = config.fade_ms if config.transition == "fade" else 0
         self._transition_ms = transition
-        self._deck = Deck(output or factory(config, self._heard), self.chooser.choose, self.chooser.discard, volume=config.volume,
-                          transition_ms=transition, retry_s=retry_s, on_change=self._mirror)
+        self._deck = Deck(output or factory(config, self._heard), self.chooser.choose, self.chooser.discard,
+                          volume=config.volume, transition_ms=transition, retry_s=retry_s, on_change=self._mirror)
 
     # -- the public, non-blocking side -------------------------------------------------------------
 

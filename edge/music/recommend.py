@@ -54,7 +54,8 @@ class Recommender:
         self.features_enabled = features
         self.playlists = playlists
         kw = {"clock": clock} if clock is not None else {}
-        self.analysis = Analyser(library, cache, analyse=analyse, features=features, upkeep=self.store.refresh, **kw)
+        self.analysis = Analyser(library, cache, analyse=analyse, features=features, upkeep=self.store.refresh,
+                                 **kw)
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._rotation = rank.Rotation()
