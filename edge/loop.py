@@ -241,7 +241,8 @@ class Pipeline:
                 if camera:
                     self.window.show(image)
                 else:  # the now-playing view is never given the camera image
-                    title, artist = song_tags(str(song)) if song else ("", "")
+                    title, artist = describe(song)  # a server's song: its tags; a file here: read them
+                    title, artist = (title, artist or "") if title else song_tags(str(song)) if song else ("", "")
                     self.window.show_now_playing(frame.t, mood, title, artist)
                 self._keys(stop)
             if self.recorder is not None:

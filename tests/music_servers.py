@@ -5,14 +5,13 @@ the MPD protocol as a listener's client would. Stopped by ``stop``; bounded wait
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import mutagen
 
 from tests.music_synth import write_song
+from tests.rig import free_port, wait_for
 
 MPD_BIN, MOPIDY_BIN = Path("/usr/bin/mpd"), Path("/usr/bin/mopidy")
 
@@ -23,23 +22,6 @@ SONGS = {
     "sad/c.ogg": ("gloomy", "Rain C", "Grey Skies"),
     "sad/d.ogg": ("gloomy", "Rain D", "Grey Skies"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, limit: float = 15.0, what: str = ""):
-    """Poll ``condition`` (bounded); its first truthy value."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {limit} s waiting for {what}")
 
 
 def write_music(music: Path, seconds: float = 6.0) -> None:

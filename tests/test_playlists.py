@@ -22,7 +22,8 @@ from edge.music.player import Player
 from edge.music.playlists import PlaylistWatcher, Uri, mood_of
 from edge.music.recommend import Recommender
 from edge.types import EMOTIONS, Emotions, Face, Frame
-from tests.music_servers import Server, available, wait_for
+from tests.music_servers import Server, available
+from tests.rig import wait_for
 
 mpd = pytest.importorskip("mpd", reason="python-mpd2 is not installed (pip install 'moodplayer[mpd]')")
 
