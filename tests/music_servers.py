@@ -11,7 +11,7 @@ from pathlib import Path
 import mutagen
 
 from tests.music_synth import write_song
-from tests.rig import free_port, wait_for
+from tests.rig import free_port, terminate, wait_for
 
 MPD_BIN, MOPIDY_BIN = Path("/usr/bin/mpd"), Path("/usr/bin/mopidy")
 
@@ -107,14 +107,8 @@ enabled = false
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if proc is not None:
+            terminate(proc)
 
     def client(self):
         import mpd

@@ -196,3 +196,38 @@ def confident(classifier: Any, threshold: float = 0.7) -> Callable[[Any, str], b
         probs = classifier.predict(np.asarray(face).reshape(1, 48, 48, 1))[0]
         return classifier.labels[int(np.argmax(probs))] == emotion and float(probs.max()) >= threshold
     return accept
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop a server the test started: SIGTERM, then SIGKILL if it has not gone within ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+class OneFace:
+    """A face finder stand-in that sees one face in every frame."""
+
+    def find(self, frame: Any) -> list:
+        from edge.types import Face
+
+        return [Face((260, 180, 120, 120), 1)]
+
+
+class Reading:
+    """A classifier stand-in that reads every face as ``mood_at(frame.t)`` (0.9 for it, the rest shared)."""
+
+    def __init__(self, mood_at: Callable[[float], str]) -> None:
+        self.mood_at = mood_at
+
+    def classify(self, frame: Any, faces: list) -> list:
+        import numpy as np
+
+        from edge.types import EMOTIONS, Emotions
+
+        probs = np.full(len(EMOTIONS), 0.1 / (len(EMOTIONS) - 1), np.float32)
+        probs[EMOTIONS.index(self.mood_at(frame.t))] = 0.9
+        return [Emotions(probs, EMOTIONS) for _ in faces]

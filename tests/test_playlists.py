@@ -21,9 +21,9 @@ from edge.music.library import Library
 from edge.music.player import Player
 from edge.music.playlists import PlaylistWatcher, Uri, mood_of
 from edge.music.recommend import Recommender
-from edge.types import EMOTIONS, Emotions, Face, Frame
+from edge.types import Frame
 from tests.music_servers import Server, available
-from tests.rig import wait_for
+from tests.rig import OneFace, Reading, wait_for
 
 mpd = pytest.importorskip("mpd", reason="python-mpd2 is not installed (pip install 'moodplayer[mpd]')")
 
@@ -66,20 +66,6 @@ def started(rec: Recommender, stop: threading.Event, mood: str = "happy") -> Rec
     return rec
 
 
-class OneFace:
-    def find(self, frame) -> list[Face]:
-        return [Face((260, 180, 120, 120), 1)]
-
-
-class Smiling:
-    """A classifier that reads every face as happy."""
-
-    def classify(self, frame, faces) -> list[Emotions]:
-        probs = np.full(len(EMOTIONS), 0.1 / (len(EMOTIONS) - 1), np.float32)
-        probs[EMOTIONS.index("happy")] = 0.9
-        return [Emotions(probs, EMOTIONS) for _ in faces]
-
-
 def test_playlist_names_are_moods_after_the_prefix() -> None:
     assert mood_of("Happy") == "happy" and mood_of("party") is None and mood_of("mood: happy") is None
     assert mood_of("Mood: SAD ", "mood: ") == "sad" and mood_of("sad", "mood: ") is None
@@ -93,7 +79,7 @@ def test_a_happy_face_queues_a_song_from_the_happy_playlist(server: Server, tmp_
     cfg = configs.load(None, {"output.events": str(events), **{f"music.{k}": v for k, v in vars(
         music(server, tmp_path)).items()}})
     rec = Recommender.from_config(cfg.music, seed=0)
-    pipe = Pipeline(cfg, bundle=bundles.load(DEFAULT_MODEL), finder=OneFace(), classifier=Smiling(), recommender=rec)
+    pipe = Pipeline(cfg, bundle=bundles.load(DEFAULT_MODEL), finder=OneFace(), classifier=Reading(lambda t: "happy"), recommender=rec)
     pipe.start(stop)
     try:
         wait_for(lambda: rec.rank("happy"), what="the happy playlist read")

@@ -18,25 +18,12 @@ from edge.classify import DEFAULT_MODEL
 from edge.loop import Pipeline
 from edge.music.feedback import FeedbackStore
 from edge.music.recommend import Recommender
-from edge.types import EMOTIONS, Emotions, Face, Frame
+from edge.types import Frame
 from tests.music_synth import write_song
+from tests.rig import OneFace, Reading
 
 FRAMES = 300  # 30 s of frame time at 10 fps
 SWITCH_S = 3.0  # the faces change mood this often
-
-
-class OneFace:
-    def find(self, frame) -> list[Face]:
-        return [Face((260, 180, 120, 120), 1)]
-
-
-class Alternating:
-    """Reads happy, then sad, then happy ... changing every ``SWITCH_S`` seconds of frame time."""
-
-    def classify(self, frame, faces) -> list[Emotions]:
-        probs = np.full(len(EMOTIONS), 0.1 / (len(EMOTIONS) - 1), np.float32)
-        probs[EMOTIONS.index(("happy", "sad")[int(frame.t // SWITCH_S) % 2])] = 0.9
-        return [Emotions(probs, EMOTIONS) for _ in faces]
 
 
 def test_a_stat_that_hangs_never_stalls_the_camera_loop(tmp_path: Path, monkeypatch) -> None:
@@ -65,7 +52,7 @@ def test_a_stat_that_hangs_never_stalls_the_camera_loop(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(os, "stat", stat)
     stop = threading.Event()
-    pipe = Pipeline(cfg, bundle=bundles.load(DEFAULT_MODEL), finder=OneFace(), classifier=Alternating(),
+    pipe = Pipeline(cfg, bundle=bundles.load(DEFAULT_MODEL), finder=OneFace(), classifier=Reading(lambda t: ("happy", "sad")[int(t // SWITCH_S) % 2]),
                     recommender=rec)
     pipe.start(stop)  # the analysis thread looks at the bad song and the likes file: it hangs there
     done: list[int] = []
