@@ -71,6 +71,9 @@ def test_playlist_names_are_moods_after_the_prefix() -> None:
     assert mood_of("Mood: SAD ", "mood: ") == "sad" and mood_of("sad", "mood: ") is None
     uri = Uri("spotify:track:4uLU6hMCjMI75M1A2tKUQC", "Never", "Rick")
     assert uri == "spotify:track:4uLU6hMCjMI75M1A2tKUQC" and uri.name == "Never" and uri != Path(uri)
+    for bad in ("x" * 101, "mood:\nhappy"):
+        with pytest.raises(ValueError, match="music.playlist_prefix"):
+            MusicConfig(playlist_prefix=bad)
 
 
 def test_a_happy_face_queues_a_song_from_the_happy_playlist(server: Server, tmp_path: Path, stop) -> None:
