@@ -40,6 +40,7 @@ REREAD_S = 60.0  # the playlists are read again this often even when the server 
 RETRY_S, MAX_RETRY_S = 1.0, 30.0  # a server that is away: tried again after these
 TIMEOUT_S = 5.0  # one MPD command
 POLL_S = 0.25  # how often the waiting thread looks at its stop flag
+MAX_PLAYLIST_SONGS = 10_000  # songs taken from one playlist; the rest are left out with a warning
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -103,7 +104,10 @@ def read(client, prefix: str, root: Path | None) -> list[Song]:
         mood = mood_of(name, prefix)
         if mood is None:
             continue
-        for item in client.listplaylistinfo(name):
+        items = client.listplaylistinfo(name)
+        if len(items) > MAX_PLAYLIST_SONGS:
+            log.warning("mood playlist %r has %d songs: taking the first %d", name, len(items), MAX_PLAYLIST_SONGS)
+        for item in items[:MAX_PLAYLIST_SONGS]:
             uri = item.get("file") if isinstance(item, dict) else item
             if not uri:
                 continue
