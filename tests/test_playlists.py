@@ -16,6 +16,7 @@ from edge import config as configs
 from edge.classify import DEFAULT_MODEL
 from edge.control.glue import PlayerControls
 from edge.loop import Pipeline
+from edge.music import playlists
 from edge.music.config import MusicConfig
 from edge.music.library import Library
 from edge.music.player import Player
@@ -208,3 +209,15 @@ def test_a_playlist_file_this_machine_holds_is_analysed_as_today(server: Server,
         wait_for(lambda: rec.analysis.state(song.path).features is not None, 30, "its features")
     finally:
         rec.stop()
+
+
+def test_a_huge_playlist_is_cut_with_a_warning(server: Server, monkeypatch, caplog) -> None:
+    server.playlists({"happy": ["happy/a.ogg", "happy/b.ogg", "sad/c.ogg", "sad/d.ogg"]})
+    monkeypatch.setattr(playlists, "MAX_PLAYLIST_SONGS", 3)
+    client = server.client()
+    try:
+        songs = playlists.read(client, "", None)
+    finally:
+        client.disconnect()
+    assert [str(s.path) for s in songs] == [server.uri(r) for r in ("happy/a.ogg", "happy/b.ogg", "sad/c.ogg")]
+    assert any("has 4 songs: taking the first 3" in r.getMessage() for r in caplog.records)
