@@ -30,12 +30,15 @@ from edge.detect import FaceFinder
 from edge.events import EventLog
 from edge.mood import MoodFilter
 from edge.music import outputs
+from edge.music.feedback import state_dir
 from edge.music.idle import IdleWatch
 from edge.music.player import OnFeedback, Player, Recommending
 from edge.music.playlists import describe
 from edge.nowplaying import song_tags
 from edge.overlay import NoDisplayError, Recorder, Window, draw
-from edge.sources import as_bgr8, open_source
+from edge.privacy import OFF_BY_LISTENER, Privacy
+from edge.sources import Source, as_bgr8, open_source
+from edge.sources.shutter import Shutter
 from edge.types import UNCERTAIN, Frame, Mood
 
 log = logging.getLogger(__name__)
@@ -135,7 +138,10 @@ class Pipeline:
         self.reports = PlayerReports(keep=recommender.feedback if recommender is not None else None)
         self.player = player or Player(cfg.music, recommender, on_song=self.reports.song,
                                        on_feedback=self.reports.feedback, output=music_output)
-        self.steering = (Steering(PlayerControls(self.player, recommender), self.bundle.labels)
+        # The listener's privacy switch (edge.privacy): only with a socket to turn it with.
+        self.privacy = Privacy.load(state_dir(cfg.music.state_dir)) if cfg.control.socket else None
+        self.steering = (Steering(PlayerControls(self.player, recommender), self.bundle.labels,
+                                  privacy=self.privacy, model=self.bundle.name)
                          if cfg.control.socket else None)
         self.events = EventLog(cfg.output.events or None, max_bytes=int(cfg.output.events_max_mb * 1024 * 1024),
                                keep=cfg.output.events_keep,
@@ -265,6 +271,20 @@ class Pipeline:
         if mood.label != UNCERTAIN:  # the song it decides is reported, and written at frame time t
             self.player.request(mood.label, point=(mood.valence, mood.arousal), t=t)
 
+    def tick(self, t: float) -> None:
+        """No frame at frame time ``t`` (privacy keeps the camera closed): nobody is watched, so the camera's
+        verdict is ``uncertain``; the socket's commands still apply, and an override set meanwhile still
+        asks the player for its mood."""
+        if self.steering is None:
+            return
+        mood, changed, caused = self.steering.update(t, Mood(UNCERTAIN, 0.0, t, 0, 0.0, 0.0), False)
+        for kind, fields in caused:
+            self.events.write(kind, t, **fields)
+        self.last_t = t
+        if changed:
+            self._mood_changed(t, mood)
+        self.write_reports(t)
+
     def _count_frame(self) -> None:
         now = time.perf_counter()
         self.stats.frames += 1
@@ -282,6 +302,27 @@ class Pipeline:
                 self.player.like()
             elif key == "s":
                 self.player.skip()
+
+
+def open_shutter(pipe: Pipeline, privacy: Privacy, factory: Callable[[], Source], name: str,
+                 stop: threading.Event, on_source: Callable[[str, str], None]) -> Shutter:
+    """``factory()``'s source behind the listener's privacy switch: closing it is logged as a ``camera``
+    event, sends the music to its idle policy and tells the service (READY, watchdog) it is alive."""
+
+    def switched(off: bool, t: float) -> None:
+        state = OFF_BY_LISTENER if off else "on"
+        pipe.events.write("camera", t, state=state)
+        if pipe.steering is not None:
+            pipe.steering.set_camera(state)
+        if off:
+            pipe.player.idle()
+        on_source("lost" if off else "back", f"camera {state}")
+
+    def tick(t: float) -> None:
+        pipe.tick(t)
+        on_source("waiting", f"camera {OFF_BY_LISTENER}")
+
+    return Shutter(factory, privacy, name=name, stop=stop, on_change=switched, on_tick=tick)
 
 
 def run(cfg: Config, stop: threading.Event | None = None,
@@ -306,19 +347,29 @@ def run(cfg: Config, stop: threading.Event | None = None,
     ended = False
     control = None
 
+    def service(event: str, message: str) -> None:
+        if on_source is not None and (event != "waiting" or pipe.healthy()):
+            on_source(event, message)
+
     def source_state(event: str, message: str) -> None:
         if event == "lost":
             pipe.player.idle()  # no camera, nobody seen: the idle policy holds until frames come back
         pipe.write_reports(pipe.last_t)  # songs that ended, likes: written while no frames come
-        if on_source is not None and (event != "waiting" or pipe.healthy()):
-            on_source(event, message)
+        if pipe.steering is not None and event in ("lost", "back"):
+            pipe.steering.set_camera("lost" if event == "lost" else "on")
+        service(event, message)
 
     try:
         if pipe.steering is not None:  # the socket's commands and mood override (docs/web.md)
             control = ControlServer(cfg.control.socket, pipe.steering)
             control.start()
-        source = open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera,
-                             lores_width=cfg.detect.detect_width)  # picamera2's lores: Frame.lores
+
+        def opener() -> Source:
+            return open_source(cfg.source, stop=stop, on_state=source_state, wait_for_camera=wait_for_camera,
+                               lores_width=cfg.detect.detect_width)  # picamera2's lores: Frame.lores
+
+        source = opener() if pipe.privacy is None else \
+            open_shutter(pipe, pipe.privacy, opener, cfg.source.spec, stop, service)
         log.info("source: %s; model: %s (%s); songs: %s", source.name, pipe.bundle.name,
                  pipe.bundle.quantization.mode, cfg.music.songs)
         pipe.open_outputs(source.fps, unattended=wait_for_camera)

@@ -29,7 +29,7 @@ class Rig:
         self.tmp, self.video = tmp, video
         self.sock, self.events, self.state = self.dir / "control.sock", tmp / "events.jsonl", tmp / "state"
         self.port = free_port()
-        self.loop = start_loop(video, self.sock, self.events, tmp / "loop.log")
+        self.loop = start_loop(video, self.sock, self.events, tmp / "loop.log", "--music-state-dir", str(tmp / "ls"))
         self.web = start_companion(self.sock, self.port, self.state, tmp / "web.log")
         self.token, self.pair_url = token(self.state, self.port)
         self.http = Http(self.port)
@@ -199,6 +199,15 @@ def test_the_page_shows_overrides_and_skips_live_and_survives_the_loop_restartin
     tap(browser, "pause")
     shown(browser, "pause", "Pause")
     assert [e["type"] for e in rig.events_of("pause", "resume")][-2:] == ["pause", "resume"]
+    shown(browser, "camera-device", "camera: on")
+    tap(browser, "privacy")  # stop watching: the camera process closes the camera
+    shown(browser, "camera-device", "camera: off (by the listener)")
+    assert shown(browser, "privacy", "Watch again")
+    wait_for(lambda: [e for e in rig.events_of("camera") if e["state"] == "off (by the listener)"], 10, "camera off")
+    tap(browser, "privacy")
+    shown(browser, "camera-device", "camera: on")
+    assert shown(browser, "privacy", "Stop watching")
+    assert [e["state"] for e in rig.events_of("camera")][-2:] == ["off (by the listener)", "on"]
     png = tmp_path / "web.png"
     browser.save_screenshot(str(png))
     assert png.stat().st_size > 10000
@@ -210,7 +219,8 @@ def test_the_page_shows_overrides_and_skips_live_and_survives_the_loop_restartin
     assert rig.loop.stop() == 0
     shown(browser, "link", lambda text: "not running" in text)
     rig.events = rig.tmp / "events-2.jsonl"
-    rig.loop = start_loop(rig.video, rig.sock, rig.events, rig.tmp / "loop-2.log")
+    rig.loop = start_loop(rig.video, rig.sock, rig.events, rig.tmp / "loop-2.log", "--music-state-dir",
+                          str(rig.tmp / "ls"))
     shown(browser, "link", "reconnected to the player", timeout=30)
     tap(browser, "override-happy")
     shown(browser, "mood", "happy")

@@ -9,8 +9,10 @@ Requests carry ``op``::
     {"op": "mood", "mood": "sad", "minutes": 30}   # "mood": null clears the override
     {"op": "strategy", "strategy": "uplift"}       # "match" or "uplift"
     {"op": "volume", "volume": 0.4}                # 0..1
+    {"op": "privacy", "on": true}                  # true: close the camera device; false: open it again
 
-Commands answer ``{"ok": true, "op": ...}`` once accepted; the loop applies them before its next frame.
+Commands answer ``{"ok": true, "op": ...}`` once accepted; the loop applies them before its next frame
+(while privacy keeps the camera closed: every ``Shutter.TICK_S``); ``privacy`` takes effect at once.
 A bad request gets ``{"error": "..."}`` and changes nothing. An ``id`` in a request is echoed in its reply.
 
 Everything from outside is read with ``loads``: strict UTF-8, no lone surrogates, and no big integers (an
@@ -29,10 +31,10 @@ from edge.events import dumps
 from edge.music.config import STRATEGIES
 
 QUERIES = ("status", "history", "subscribe")
-COMMANDS = ("like", "skip", "pause", "resume", "mood", "strategy", "volume")
+COMMANDS = ("like", "skip", "pause", "resume", "mood", "strategy", "volume", "privacy")
 OPS = QUERIES + COMMANDS
 #: Event types kept for ``history`` (today's moods and songs, and what steered them).
-HISTORY_TYPES = ("mood", "song", "override", "like", "skip")
+HISTORY_TYPES = ("mood", "song", "override", "like", "skip", "camera")
 MAX_LINE = 64 * 1024  # bytes in one request line
 MAX_DIGITS = 15  # longer integers are read as floats: no big-integer arithmetic on input from a socket
 MAX_MINUTES = 24 * 60  # the longest override
@@ -96,6 +98,10 @@ def check(request: Any, labels: Sequence[str]) -> dict[str, Any]:
         out["strategy"] = strategy
     elif op == "volume":
         out["volume"] = _number(request.get("volume"), "volume", 0.0, 1.0)
+    elif op == "privacy":
+        if not isinstance(request.get("on"), bool):
+            raise BadRequest(f'privacy needs "on": true (close the camera) or false, got {_show(request.get("on"))}')
+        out["on"] = request["on"]
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol
 
 from edge.circumplex import CIRCUMPLEX
 from edge.control.protocol import HISTORY_TYPES
+from edge.privacy import Privacy
 from edge.types import UNCERTAIN, Mood
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class Steering:
 
     def __init__(self, controls: Controllable, labels: Iterable[str], *,
                  wall: Callable[[], float] = time.time, history_max: int = 5000, queue_max: int = 64,
-                 status_every: float = 1.0) -> None:
+                 status_every: float = 1.0, privacy: Privacy | None = None, model: str = "") -> None:
         self.controls = controls
+        self.privacy = privacy  # the listener's "stop watching" switch (None: not offered)
+        self.model = model
         self.labels = tuple(labels)
         self.wall = wall
         self.status_every = status_every  # frame seconds between status pushes to subscribers
@@ -76,10 +79,17 @@ class Steering:
         self._mood: Mood | None = None  # in effect
         self._camera: Mood | None = None
         self._last_push: float | None = None
+        self._device = "on"  # the camera device: on | lost | off (by the listener)
 
     # -- any thread --------------------------------------------------------------------------------
 
     def submit(self, command: Mapping[str, Any]) -> None:
+        if command["op"] == "privacy":  # at once, not between frames: no frame comes while it is on
+            if self.privacy is None:
+                log.warning("privacy switch ignored: this camera loop has no privacy switch")
+                return
+            self.privacy.set(bool(command["on"]))
+            return
         self._commands.put_nowait(dict(command))
 
     def status(self) -> dict[str, Any]:
@@ -107,6 +117,15 @@ class Steering:
                 log.exception("control listener %r failed", listener)
 
     # -- the loop thread ---------------------------------------------------------------------------
+
+    def set_camera(self, state: str) -> None:
+        """What the camera device is doing now (on, lost, or ``privacy.OFF_BY_LISTENER``): in the status at
+        once (no frame may come for a while), and pushed to subscribers."""
+        self._device = state
+        self._status = {**self._status, "camera_device": state,
+                        "privacy": self.privacy is not None and self.privacy.on}
+        if self.listeners:
+            self._publish({"type": "status", **self._status})
 
     @property
     def source(self) -> str:
@@ -191,6 +210,8 @@ class Steering:
             "artist": player.get("artist"), "volume": player.get("volume"), "paused": player.get("paused"),
             "silent": player.get("silent"),  # no audio output open (a speaker unplugged, HDMI off)
             "strategy": player.get("strategy"), "override": override, "labels": list(self.labels),
+            "camera_device": self._device, "privacy": self.privacy is not None and self.privacy.on,
+            "model": self.model,
         }
         if self.listeners and (self._last_push is None or t - self._last_push >= self.status_every
                                or t < self._last_push):

@@ -31,7 +31,7 @@ NAMES = web.AppKey("names", frozenset)
 MAX_BODY = 4096  # bytes in a command's body (aiohttp's client_max_size: more is a 413)
 BODY_TIMEOUT_S = 5.0  # to send a command's body (more is a 408)
 COMMANDS = {"like": (), "skip": (), "pause": (), "resume": (), "mood": ("mood", "minutes"),
-            "volume": ("volume",), "strategy": ("strategy",)}
+            "volume": ("volume",), "strategy": ("strategy",), "privacy": ("on",)}
 STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
 KEEPALIVE_S = 15.0
 UNPAIRED = """<!doctype html><meta name="viewport" content="width=device-width">

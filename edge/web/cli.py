@@ -112,6 +112,19 @@ def _lan_address() -> str:
         return socket.gethostname()
 
 
+def page_url(listen: str) -> str:
+    """The phone page's address as Home Assistant's device page links it ("" when it listens on loopback
+    only: no other machine could open it)."""
+    from edge.web.config import split_listen
+
+    host, port = split_listen(listen)
+    if host in ("0.0.0.0", "::"):
+        host = _lan_address()
+    elif host in ("127.0.0.1", "::1", "localhost"):
+        return ""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 async def _serve(cfg) -> None:
     from aiohttp import web
 
@@ -132,7 +145,7 @@ async def _serve(cfg) -> None:
     if cfg.mqtt.host:
         from edge.web.mqtt import MqttBridge
 
-        bridge = MqttBridge(cfg.mqtt, hub, loop)
+        bridge = MqttBridge(cfg.mqtt, hub, loop, page_url(cfg.web.listen))
         bridge.start()
     host, port = split_listen(cfg.web.listen)
     runner: web.AppRunner

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from edge.settings import key
 
+DISCOVERY_FORMS = ("device", "entity")  # edge.web.discovery.FORMS (kept light: no import of it here)
+
 
 def split_listen(listen: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (``"[::1]:8080"`` for IPv6) as (host, port); ``ValueError`` says what is wrong."""
@@ -45,8 +47,16 @@ class MqttConfig:
     password_file: str = ""  # a file holding the broker password (keeps it out of the config)
     topic: str = ""  # base topic; "" = moodplayer/<hostname>
     discovery: str = "homeassistant"  # Home Assistant's discovery prefix
+    discovery_form: str = key("device", "how entities are announced: device (one message, Home Assistant "
+                                        "2024.11+) | entity (one message per entity, any Home Assistant)")
+    area: str = key("", "the area Home Assistant suggests for the device, e.g. Living Room ('' = none)")
 
     def __post_init__(self) -> None:
+        if self.discovery_form not in DISCOVERY_FORMS:
+            raise ValueError(f"mqtt.discovery_form must be one of {', '.join(DISCOVERY_FORMS)} (device: Home "
+                             f"Assistant 2024.11 or later; entity: older ones), got {self.discovery_form!r}")
+        if len(self.area) > 100:
+            raise ValueError(f"mqtt.area must be at most 100 characters, got {len(self.area)}")
         if not 0 < self.port < 65536:
             raise ValueError(f"mqtt.port must be 1..65535, got {self.port}")
         if any(c in self.topic for c in "#+") or self.topic.endswith("/"):

@@ -7,8 +7,12 @@ Topics (``base`` = ``mqtt.topic``, default ``moodplayer/<hostname>``)::
     <base>/state          retained JSON, as /api/status
     <base>/availability   "online" / "offline" (the last will; offline too while the camera process is away)
     <base>/command        like | skip | pause | resume | {"mood": "sad", "minutes": 30} | {"mood": null}
-                          | {"volume": 0.5} | {"strategy": "uplift"}
-    <discovery>/{sensor,button,select}/<device>/<name>/config   retained Home Assistant discovery
+                          | {"volume": 0.5} | {"strategy": "uplift"} | {"privacy": true}
+    <discovery>/device/<device>/config                  retained discovery, mqtt.discovery_form = "device"
+    <discovery>/<platform>/<device>/<name>/config       retained discovery, mqtt.discovery_form = "entity"
+    <discovery>/status    Home Assistant's birth message: "online" re-publishes discovery and state
+
+The entities and the two discovery forms: edge/web/discovery.py.
 """
 
 from __future__ import annotations
@@ -24,16 +28,18 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from edge import __version__
 from edge.control import protocol
+from edge.web import discovery as ha
 from edge.web.config import MqttConfig
 from edge.web.guard import Throttled
 from edge.web.hub import Hub
 
 log = logging.getLogger(__name__)
 
-OVERRIDE_MINUTES = 30
+OVERRIDE_MINUTES = ha.OVERRIDE_MINUTES
 ATTRIBUTES_EVERY_S = 10.0
-CAMERA = "camera"  # the select's option that clears the override
+CAMERA = ha.CAMERA  # the select's option that clears the override
 PLAIN_COMMANDS = ("like", "skip", "pause", "resume")
 MAX_PAYLOAD = 1024  # bytes in a command (Home Assistant's are under 100): a longer one is dropped unread
 MAX_QUEUED = 1000  # messages paho keeps for the broker while it is away (it drops the rest)
@@ -47,8 +53,9 @@ def device_name(cfg: MqttConfig) -> str:
 class MqttBridge:
     """Mirrors ``hub`` onto the broker and forwards commands to it (on the asyncio ``loop``)."""
 
-    def __init__(self, cfg: MqttConfig, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
-        self.cfg, self.hub, self.loop = cfg, hub, loop
+    def __init__(self, cfg: MqttConfig, hub: Hub, loop: asyncio.AbstractEventLoop, page: str = "") -> None:
+        """``page``: the phone page's address, for Home Assistant's device page ("" = none)."""
+        self.cfg, self.hub, self.loop, self.page = cfg, hub, loop, page
         self.device = device_name(cfg)
         self.base = cfg.topic or f"moodplayer/{self.device}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"moodplayer-{self.device}")
@@ -89,14 +96,32 @@ class MqttBridge:
             return
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         client.subscribe(self.topic("command"), qos=1)
+        client.subscribe(self.birth_topic, qos=1)
         self._sent = None  # a restarted broker may have lost the retained state
         self._announce()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         log.warning("MQTT: disconnected (%s); retrying in the background", reason)
 
+    @property
+    def birth_topic(self) -> str:
+        return f"{self.cfg.discovery}/status"
+
+    def _on_birth(self, payload: bytes) -> None:
+        """Home Assistant (re)started: it asks every device to announce itself again (its MQTT docs)."""
+        if payload.strip() == b"online":
+            log.info("MQTT: Home Assistant is online: publishing discovery and state again")
+            self.loop.call_soon_threadsafe(self._reannounce)
+
+    def _reannounce(self) -> None:
+        self._sent = None
+        self._announce()
+
     def _on_message(self, client, userdata, message) -> None:
         """Never raises (an exception would end paho's thread, and MQTT with it); never waits."""
+        if message.topic == self.birth_topic:
+            self._on_birth(message.payload)
+            return
         try:
             if message.retain:  # left on the topic by someone, maybe long ago: never acted on, and cleared
                 if message.payload:
@@ -126,7 +151,8 @@ class MqttBridge:
         labels = tuple(status.get("labels") or ())
         if labels:
             self._labels = labels
-        for topic, config in discovery(self.cfg.discovery, self.device, self.base, self._labels).items():
+        device = ha.Device(self.device, self.base, self._labels, self.page, self.cfg.area)
+        for topic, config in ha.configs(self.cfg.discovery_form, self.cfg.discovery, device).items():
             self.client.publish(topic, json.dumps(config), qos=1, retain=True)
         self._publish_state()
 
@@ -137,12 +163,13 @@ class MqttBridge:
             return
         self.client.publish(self.topic("availability"), "online" if self.hub.connected else "offline", retain=True)
         if status and self._due(status, force=not self.client.is_connected() or self._sent is None):
-            self.client.publish(self.topic("state"), json.dumps(status), retain=True)
+            self.client.publish(self.topic("state"), json.dumps({**status, "version": __version__}), retain=True)
 
     def _due(self, status: dict[str, Any], force: bool) -> bool:
         """Publish a change of mood, song, source, override or settings at once; the drifting valence and
         arousal at most every ``ATTRIBUTES_EVERY_S`` (Home Assistant records every state it gets)."""
-        key = tuple(status.get(k) for k in ("mood", "source", "song", "volume", "paused", "strategy", "faces"))
+        key = tuple(status.get(k) for k in ("mood", "source", "song", "volume", "paused", "strategy", "faces",
+                                            "privacy", "camera_device", "model"))
         key += ((status.get("override") or {}).get("mood"),)
         now = time.monotonic()
         if force or self._sent is None or key != self._sent[0] or now - self._sent[1] >= ATTRIBUTES_EVERY_S:
@@ -171,42 +198,10 @@ def parse_command(payload: bytes) -> dict[str, Any]:
             raise ValueError('"mood" is a label, "camera" or null')
         request = {"op": "mood", "mood": mood, "minutes": body.get("minutes", OVERRIDE_MINUTES)}
     else:
-        op = next((op for op in ("volume", "strategy") if op in body), None)
+        op = next((op for op in ("volume", "strategy", "privacy") if op in body), None)
         if op is None:
-            raise ValueError('a JSON command has "mood", "volume" or "strategy"')
-        request = {"op": op, op: body[op]}
+            raise ValueError('a JSON command has "mood", "volume", "strategy" or "privacy"')
+        request = {"op": op, "on" if op == "privacy" else op: body[op]}
     labels = [request["mood"]] if isinstance(request.get("mood"), str) else []  # the loop checks the label
     return protocol.check(request, labels)
 
-
-def discovery(prefix: str, device: str, base: str, labels: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Home Assistant discovery configs, topic -> payload: the mood (valence/arousal as attributes), the
-    song, like and skip buttons, and a select that overrides the mood for 30 minutes."""
-    common = {"availability_topic": f"{base}/availability", "state_topic": f"{base}/state",
-              "device": {"identifiers": [f"moodplayer_{device}"], "name": f"moodplayer {device}",
-                         "manufacturer": "moodplayer", "model": "camera mood player"}}
-    command = f"{base}/command"
-    entities = {
-        ("sensor", "mood"): {"name": "Mood", "icon": "mdi:emoticon-outline", "value_template": "{{ value_json.mood }}",
-                             "json_attributes_topic": f"{base}/state",
-                             "json_attributes_template": "{{ {'valence': value_json.valence, 'arousal': "
-                                                         "value_json.arousal, 'source': value_json.source, "
-                                                         "'confidence': value_json.confidence} | tojson }}"},
-        ("sensor", "song"): {"name": "Song", "icon": "mdi:music", "value_template": "{{ value_json.song_name }}"},
-        ("button", "like"): {"name": "Like", "icon": "mdi:heart", "command_topic": command, "payload_press": "like"},
-        ("button", "skip"): {"name": "Skip", "icon": "mdi:skip-next", "command_topic": command,
-                             "payload_press": "skip"},
-        ("select", "mood_override"): {
-            "name": "Mood override", "icon": "mdi:emoticon-cool-outline", "command_topic": command,
-            "options": [CAMERA, *labels],
-            "value_template": "{{ value_json.override.mood if value_json.override else '" + CAMERA + "' }}",
-            "command_template": '{"mood": "{{ value }}", "minutes": ' + str(OVERRIDE_MINUTES) + "}"},
-    }
-    out = {}
-    for (component, name), config in entities.items():
-        config = {**common, **config, "unique_id": f"moodplayer_{device}_{name}",
-                  "object_id": f"moodplayer_{device}_{name}"}
-        if component == "button":
-            config.pop("state_topic")
-        out[f"{prefix}/{component}/{device}/{name}/config"] = config
-    return out

@@ -72,6 +72,9 @@ function render(s) {
   if (document.activeElement !== $("volume") && s.volume != null) $("volume").value = s.volume;
   $("strategy-match").setAttribute("aria-pressed", s.strategy === "match");
   $("strategy-uplift").setAttribute("aria-pressed", s.strategy === "uplift");
+  $("privacy").setAttribute("aria-pressed", !!s.privacy);
+  $("privacy").textContent = s.privacy ? "Watch again" : "Stop watching";
+  $("camera-device").textContent = s.camera_device ? "camera: " + s.camera_device : "";
   $("override").textContent = s.override
     ? `holding ${s.override.mood} for ${Math.ceil(s.override.remaining_s / 60)} more min` : "";
   drawOverrides(s.labels || []);
@@ -153,6 +156,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("strategy-match").addEventListener("click", () => post("strategy", { strategy: "match" }));
   $("strategy-uplift").addEventListener("click", () => post("strategy", { strategy: "uplift" }));
   $("override-clear").addEventListener("click", () => post("mood", { mood: null }));
+  $("privacy").addEventListener("click",
+    () => post("privacy", { on: $("privacy").getAttribute("aria-pressed") !== "true" }));
   connect();
   setInterval(drawTimeline, 60000);
 });
