@@ -2,7 +2,7 @@
 # moodplayer with a real Home Assistant Core (not part of the default test run; docs/web.md says why).
 #
 #   tests/homeassistant/run.sh                     # Home Assistant 2024.1.6, per-entity discovery
-#   HA_VERSION=2024.12.5 tests/homeassistant/run.sh --form device   # on Python 3.12+: device discovery
+#   HA_VERSION=2025.4.4 HA_PYTHON=python3.13 tests/homeassistant/run.sh --form device   # device discovery
 #
 # Steps:
 #   1. Home Assistant Core $HA_VERSION from PyPI into its own venv (cached under $MOODPLAYER_HA_CACHE,
