@@ -11,7 +11,7 @@ mood                   sensor          ``device_class: enum``, ``options`` = the
 valence, arousal       sensor          -1..1, ``state_class: measurement`` (graphs, statistics)
 confidence             sensor          %, measurement
 faces                  sensor          faces seen, measurement
-song                   sensor          the song's name
+song                   sensor          the song's title (else its file name); title, artist, path as attributes
 like, skip             button          feedback on the song playing
 mood_override          select          ``camera`` or a label: holds that mood for 30 minutes
 strategy               select          match | uplift
@@ -101,7 +101,10 @@ def entities(device: Device) -> dict[str, dict[str, Any]]:
         "arousal": _measure("Arousal", "arousal", "mdi:lightning-bolt-outline"),
         "confidence": _measure("Confidence", "confidence", "mdi:percent-outline", "%", 100),
         "faces": _measure("Faces", "faces", "mdi:account-group"),
-        "song": {"platform": "sensor", "name": "Song", "icon": "mdi:music", "value_template": "{{ value_json.song_name }}"},
+        "song": {"platform": "sensor", "name": "Song", "icon": "mdi:music", "value_template": "{{ value_json.song_name }}",
+                 "json_attributes_topic": f"{device.base}/state",
+                 "json_attributes_template": "{{ {'title': value_json.title, 'artist': value_json.artist, "
+                                             "'path': value_json.song} | tojson }}"},
         "like": {"platform": "button", "name": "Like", "icon": "mdi:heart", "command_topic": command,
                  "payload_press": "like"},
         "skip": {"platform": "button", "name": "Skip", "icon": "mdi:skip-next", "command_topic": command,
