@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.types import EMOTIONS
-from edge.web.mqtt import discovery
+from edge.web import discovery as ha
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install -e '.[dev]')")
 
@@ -106,8 +106,11 @@ def test_it_fits_moodplayers_mood_sensor() -> None:
     sensor_filter = declared["mood_sensor"]["selector"]["entity"]["filter"][0]
     assert sensor_filter == {"domain": "sensor", "integration": "mqtt"}
     # The sensor the description names is the one moodplayer's MQTT discovery announces.
-    configs = discovery("homeassistant", "livingroom", "moodplayer/livingroom", EMOTIONS)
+    device = ha.Device("livingroom", "moodplayer/livingroom", tuple(EMOTIONS))
+    configs = ha.configs("entity", "homeassistant", device)
     mood = next(c for topic, c in configs.items() if topic.startswith("homeassistant/sensor/") and
                 c["object_id"].endswith("_mood"))
     assert mood["object_id"].startswith("moodplayer_") and "sensor.moodplayer_<device>_mood" in \
         data["blueprint"]["description"]
+    (payload,) = ha.configs("device", "homeassistant", device).values()  # the default form says the same id
+    assert payload["cmps"]["mood"]["default_entity_id"] == "sensor.moodplayer_livingroom_mood"
