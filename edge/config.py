@@ -177,18 +177,21 @@ def _suggest(word: str, options: Mapping[str, Any]) -> str:
 
 
 def to_toml(cfg: Config, comments: Mapping[str, str] | None = None, active: Collection[str] | None = None) -> str:
-    """The config as TOML, every key shown: what ``--print-config`` prints, and (with ``comments``, a
-    ``# line`` above each named ``section.key``, and ``active``, the only keys written set: every other
-    is written commented out with its value) the installer's commented config. The one TOML writer."""
+    """The config as TOML, every key shown under its help as a ``# line``: what ``--print-config`` prints,
+    and (with ``comments``, a line that stands in for the help of a named ``section.key``, and ``active``,
+    the only keys written set: every other is written commented out with its value) the installer's
+    commented config. The one TOML writer."""
     lines = []
     for name in SECTIONS:
         lines.append(f"[{name}]")
-        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            dotted = f"{name}.{key}"
-            if comments and dotted in comments:
-                lines.append(f"# {comments[dotted]}")
+        section = getattr(cfg, name)
+        for f in dataclasses.fields(section):
+            dotted = f"{name}.{f.name}"
+            text = (comments or {}).get(dotted, f.metadata.get("help", ""))
+            if text:
+                lines.append(f"# {text}")
             prefix = "# " if active is not None and dotted not in active else ""
-            lines.append(f"{prefix}{key} = {toml_value(value)}")
+            lines.append(f"{prefix}{f.name} = {toml_value(getattr(section, f.name))}")
         lines.append("")
     return "\n".join(lines)
 
