@@ -7,6 +7,7 @@ Every config key is also a flag (``edge.flags``: its help is the key's own, from
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ DESCRIPTION = """\
 Watch the room, play music that fits its mood: frames from a camera, a video, photos or the demo;
 faces found and classified into seven emotions; the room's mood smoothed; a song that fits it.
 Every config key is a flag below (grouped by stage, in the order a frame flows) and a line of the
-config file (--print-config). No camera? Try `python -m edge --source demo --display`."""
+config file (--print-config). No camera? Try the demo: `python -m edge --source demo`."""
 
 # Each subcommand's one line for the main --help (a test checks every one in SUBCOMMANDS has one).
 COMMANDS = {
@@ -38,7 +39,7 @@ COMMANDS = {
 
 EPILOG = """\
 examples:
-  python -m edge --source demo --display          # no camera: a short scene of faces changing mood
+  python -m edge --source demo                    # no camera: faces changing mood, the overlay, songs
   python -m edge                                  # first camera, headless, embedded model and songs
   python -m edge --source clip.mp4 --display      # a video file, with the overlay window
   python -m edge --source me.jpg                  # a photo: its faces, their emotions, the room's mood
@@ -123,7 +124,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SourceError, ValueError) as e:  # a folder without images, photo flags on another source
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if photos is None and demo_window(cfg, "output.headless" in overrides, os.environ):
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, headless=False))
     return _run(cfg) if photos is None else _photos(cfg, args, photos)
+
+
+def demo_window(cfg, headless_chosen: bool, environ) -> bool:
+    """Whether the demo opens the overlay by itself: a display is there (X11 or Wayland) and neither
+    --display nor --headless was given. The demo is for watching; a camera run stays headless."""
+    if cfg.source.spec.strip() != "demo" or headless_chosen or not cfg.output.headless:
+        return False
+    found = [name for name in ("WAYLAND_DISPLAY", "DISPLAY") if environ.get(name)]
+    log = logging.getLogger("edge.demo")
+    if found:
+        log.info("demo: a display is there ($%s): opening the overlay (--headless: events and music only)", found[0])
+    else:
+        log.info("demo: no display ($DISPLAY and $WAYLAND_DISPLAY unset): events and music only")
+    return bool(found)
 
 
 def _photo_paths(cfg, args: argparse.Namespace) -> list | None:

@@ -25,7 +25,8 @@ RUN_DEMO = ("import sys; sys.modules.update(skimage=None, matplotlib=None); from
 
 def test_the_demo_runs_to_its_end_with_two_moods_and_a_song_for_each(tmp_path):
     events = tmp_path / "events.jsonl"
-    env = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}  # headless
+    env.update(SDL_AUDIODRIVER="dummy")
     out = subprocess.run([sys.executable, "-c", RUN_DEMO, "--source", "demo", "--events", str(events)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -80,3 +81,14 @@ def test_missing_fer2013_is_one_line_saying_what_and_where(tmp_path):
     with pytest.raises(DataError, match="does not exist") as e:
         load(tmp_path / "nope", "train")
     assert FER2013_HINT in str(e.value)
+
+
+def test_the_demo_opens_the_overlay_where_a_display_is_unless_told_not_to():
+    from edge.cli import demo_window
+    from edge.config import load
+
+    demo, camera = load(None, {"source.spec": "demo"}), load(None, {"source.spec": "auto"})
+    assert demo_window(demo, False, {"DISPLAY": ":0"}) and demo_window(demo, False, {"WAYLAND_DISPLAY": "wayland-0"})
+    assert not demo_window(demo, False, {})  # no display: events and music only
+    assert not demo_window(demo, True, {"DISPLAY": ":0"})  # --headless (or --display) given: as told
+    assert not demo_window(camera, False, {"DISPLAY": ":0"})  # a camera run stays headless by default
