@@ -38,7 +38,8 @@ def test_help_lists_every_key_with_its_help_by_stage_and_every_command():
         own = [words for _, _, words in flags.NAMES.get(k.dotted, ())]
         for words in own if own and None not in own else [k.help]:  # switches may say it their own way
             assert "".join(words.split()) in bare, k.dotted
-    # groups in the order a frame flows
+    # groups in the order a frame flows, each titled with what its stage does
+    assert not set(SECTIONS) - set(flags.STAGES), "give each config section a line in edge.flags.STAGES"
     starts = [text.index(f"{section}: {flags.STAGES[section]}") for section in SECTIONS]
     assert starts == sorted(starts)
     assert [s for s in ("source", "detect", "classify", "mood", "music", "overlay", "output", "control")
