@@ -127,7 +127,7 @@ def _add_key(group, parser: argparse.ArgumentParser, k: Key) -> None:
         else:
             words = own.replace("%", "%%") if own else text
             group.add_argument(flag, dest=k.dotted, action="store_const", const=const,
-                               help=f"{words} [{k.long_flag} {const}]")
+                               help=f"{words} [{k.dotted} = {const}]")
     if k.long_flag not in k.flags:  # the long spelling, unlisted: --source-spec, --detect-detect-width
         parser.add_argument(k.long_flag, dest=k.dotted, help=argparse.SUPPRESS)
 
