@@ -143,7 +143,7 @@ def markdown() -> str:
     for k in keys():
         if k.section != section:
             section = k.section
-            title = f" ({STAGES[section]})" if section in STAGES else ""
+            title = f": {STAGES[section]}" if section in STAGES else ""
             lines += ["", f"## [{section}]{title}", "", "| key | flag | default | meaning |", "|---|---|---|---|"]
         flags = ", ".join(f"`{f}`" for f in k.flags)
         text = k.help.replace("|", "\\|")
