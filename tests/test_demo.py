@@ -3,8 +3,6 @@ The moods are whatever the shipped model reads in the two public-domain portrait
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,22 +13,23 @@ import pytest
 from edge.settings import SourceConfig
 from edge.sources import open_source
 from edge.sources.demo import FACES, SCENE, DemoSource, scene_seconds
+from tests.rig import env, read_events
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The demo as a user runs it, in a process where the dev extra's picture packages cannot be imported.
+# The demo as a user runs it (not rig.run_edge: that adds --songs), in a process where the dev extra's
+# picture packages cannot be imported.
 RUN_DEMO = ("import sys; sys.modules.update(skimage=None, matplotlib=None); from edge.cli import main; "
             "raise SystemExit(main(sys.argv[1:]))")
 
 
 def test_the_demo_runs_to_its_end_with_two_moods_and_a_song_for_each(tmp_path):
     events = tmp_path / "events.jsonl"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}  # headless
-    env.update(SDL_AUDIODRIVER="dummy")
+    headless = {k: v for k, v in env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-c", RUN_DEMO, "--source", "demo", "--events", str(events)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+                         cwd=ROOT, env=headless, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    lines = read_events(events)
     moods = [e["mood"] for e in lines if e["type"] == "mood" and e["mood"] != "uncertain"]
     songs = [(e["mood"], e["path"]) for e in lines if e["type"] == "song"]
     assert len(set(moods)) >= 2, lines

@@ -4,15 +4,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tomllib
-from pathlib import Path
-
 from edge import cli, flags
 from edge.config import SECTIONS
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.rig import ROOT, run_edge
 
 
 def _flat(text: str) -> str:
@@ -27,8 +22,7 @@ def test_every_config_key_has_a_one_line_help():
 
 
 def test_help_lists_every_key_with_its_help_by_stage_and_every_command():
-    out = subprocess.run([sys.executable, "-m", "edge", "--help"], capture_output=True, text=True, timeout=60,
-                         cwd=ROOT, env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"})
+    out = run_edge("--help")
     assert out.returncode == 0, out.stderr
     text = _flat(out.stdout)
     bare = "".join(out.stdout.split())  # argparse wraps at spaces and after hyphens
@@ -66,8 +60,7 @@ def test_no_doubled_names_and_old_spellings_still_work_unlisted():
 
 
 def test_print_config_comments_each_key_with_its_help_and_loads_back():
-    out = subprocess.run([sys.executable, "-m", "edge", "--print-config", "--mood-hold", "2.5"],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out = run_edge("--print-config", "--mood-hold", "2.5")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     for k in flags.keys():
@@ -82,8 +75,7 @@ def _section_of(lines: list[str], i: int) -> str:
 
 
 def test_docs_key_table_is_up_to_date():
-    out = subprocess.run([sys.executable, "-m", "edge", "--print-config", "--markdown"], capture_output=True,
-                         text=True, timeout=60, cwd=ROOT)
+    out = run_edge("--print-config", "--markdown")
     assert out.returncode == 0, out.stderr
     assert (ROOT / "docs" / "config.md").read_text() == out.stdout, \
         "docs/config.md is stale: python -m edge --print-config --markdown > docs/config.md"
@@ -92,6 +84,5 @@ def test_docs_key_table_is_up_to_date():
 
 
 def test_markdown_alone_is_a_usage_error():
-    out = subprocess.run([sys.executable, "-m", "edge", "--markdown"], capture_output=True, text=True, timeout=60,
-                         cwd=ROOT)
+    out = run_edge("--markdown")
     assert out.returncode == 2 and "--print-config" in out.stderr and "Traceback" not in out.stderr
