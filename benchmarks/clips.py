@@ -17,6 +17,7 @@ import argparse
 import functools
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -38,11 +39,18 @@ Box = tuple[int, int, int, int]
 
 # -- faces ---------------------------------------------------------------------------------------
 
+def no_fer2013(where: Path | str) -> str:
+    """The one line for a missing FER2013: what it is and where to put it."""
+    from converter.data import FER2013_HINT  # light: numpy and cv2, no TensorFlow
+
+    return f"no FER2013 at {where}. {FER2013_HINT}; or run `python -m edge --source demo`, which needs none"
+
+
 def fer_files(fer_dir: Path | str, emotion: str, split: str = "val") -> list[Path]:
     """The FER2013 image paths of one emotion, sorted; ``FileNotFoundError`` if the folder is absent."""
     folder = Path(fer_dir) / split / emotion
     if not folder.is_dir():
-        raise FileNotFoundError(f"no FER2013 folder {folder} (set FER2013_DIR to the data set's folder)")
+        raise FileNotFoundError(no_fer2013(folder))
     return sorted(folder.glob("*.jpg")) + sorted(folder.glob("*.png"))
 
 
@@ -302,7 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     segments = [(name, float(sec)) for name, sec in (s.split(":") for s in args.segments.split(","))]
-    clip = make_clip(args.out, segments, args.fps, args.fer, seed=args.seed)
+    try:
+        clip = make_clip(args.out, segments, args.fps, args.fer, seed=args.seed)
+    except FileNotFoundError as e:  # no FER2013: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     log.info("%s: %d frames at %.0f fps (%s); the face is detected in %.1f%% of them", clip.path, clip.frames,
              clip.fps, " -> ".join(name for name, _ in segments), 100 * detection_rate(clip))
     return 0

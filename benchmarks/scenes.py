@@ -99,7 +99,7 @@ def make(name: str, path: Path, seconds: float, fer_dir: Path | None, fps: float
     faces: list[np.ndarray] = []
     if name != "empty":
         if fer_dir is None:
-            raise FileNotFoundError(f"scene {name!r} needs FER2013 faces: set FER2013_DIR")
+            raise FileNotFoundError(f"scene {name!r} needs FER2013 faces: {clips.no_fer2013(clips.FER2013_DIR)}")
         faces = clips.pick_faces(fer_dir, "happy", 1, seed=seed) + clips.pick_faces(fer_dir, "surprise", 1, seed=seed)
     scene = Scene(name, Path(path), fps)
 

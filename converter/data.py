@@ -49,6 +49,12 @@ class DataError(ValueError):
     """The data cannot be used: the message says which path and what to do."""
 
 
+#: What FER2013 is and where it goes: the one sentence every "no FER2013" message ends with.
+FER2013_HINT = ("FER2013 is Kaggle's 48x48 face-emotion data set (kaggle.com/datasets/msambare/fer2013); put it "
+                "at ../shared/datasets/fer2013 next to this repository, or set FER2013_DIR: train/ and val/ "
+                "(Kaggle's test/, renamed), one folder per emotion (angry disgust fear happy neutral sad surprise)")
+
+
 @dataclass(frozen=True)
 class Dataset:
     x: np.ndarray  # uint8, N x H x W x C
@@ -88,7 +94,8 @@ def load(path: Path | str, split: str | None = None, *, size: tuple[int, int] = 
     """
     p = Path(path)
     if not p.exists():
-        raise DataError(f"data {p} does not exist: pass a folder of <emotion>/ image folders or a FER2013 CSV")
+        raise DataError(f"data {p} does not exist: pass a folder of <emotion>/ image folders or a FER2013 CSV. "
+                        f"{FER2013_HINT}")
     if p.is_file():
         if p.suffix.lower() != ".csv":
             raise DataError(f"data {p} is a file but not a .csv: pass a FER2013 CSV or an image folder")

@@ -187,7 +187,7 @@ def _saved_model(path: Path) -> SourceModel:
     if not any((path / n).is_file() for n in ("saved_model.pb", "saved_model.pbtxt")):
         raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb)")
     if (path / "keras_metadata.pb").is_file():
-        import tf_keras
+        tf_keras = _tf_keras(path)
 
         try:
             model = tf_keras.models.load_model(path, compile=False)
@@ -290,8 +290,17 @@ def _keras_module(version: str) -> Any:
         import keras
 
         return keras
-    import tf_keras
+    return _tf_keras(None)
 
+
+def _tf_keras(path: Path | None) -> Any:
+    """tf_keras, or a ``ModelError`` saying how to install it (the converter extra leaves it out on x86_64,
+    where it would pull in a second TensorFlow)."""
+    try:
+        import tf_keras
+    except ImportError:
+        what = f"{path} was written by Keras 2" if path else "a Keras 2 file"
+        raise ModelError(f"{what}, which needs tf-keras: pip install --no-deps \"tf-keras>=2.16,<2.22\"") from None
     return tf_keras
 
 

@@ -1,12 +1,13 @@
 """``python -m edge``: watch the room, play music that fits its mood.
 
 Defaults run the embedded model (models/default) and songs (songs/) on the first camera found.
-Every config key is also a flag: ``--<section>-<key> VALUE`` (``--print-config`` lists them all).
+Every config key is also a flag (``edge.flags``: its help is the key's own, from ``edge.settings.key``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -18,18 +19,34 @@ from edge.logs import setup_logging
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+USAGE = """\
+python -m edge [--source SPEC] [--display] [--events FILE] [options]
+       python -m edge COMMAND [--help]"""
+
+DESCRIPTION = """\
+Watch the room, play music that fits its mood: frames from a camera, a video, photos or the demo;
+faces found and classified into seven emotions; the room's mood smoothed; a song that fits it.
+Every config key is a flag below (grouped by stage, in the order a frame flows) and a line of the
+config file (--print-config). No camera? Try the demo: `python -m edge --source demo`."""
+
+# Each subcommand's one line for the main --help (a test checks every one in SUBCOMMANDS has one).
+COMMANDS = {
+    "web": "the companion: the phone page, its API and Home Assistant over MQTT (docs/web.md)",
+    "songs": "the music library: scan, recommend, like, skip (docs/music.md)",
+    "install": "install the systemd service on a Raspberry Pi (docs/raspberry-pi.md)",
+    "audio-devices": "list the audio outputs, the names music.audio_device takes",
+}
+
 EPILOG = """\
 examples:
+  python -m edge --source demo                    # no camera: faces changing mood, the overlay, songs
   python -m edge                                  # first camera, headless, embedded model and songs
   python -m edge --source clip.mp4 --display      # a video file, with the overlay window
   python -m edge --source me.jpg                  # a photo: its faces, their emotions, the room's mood
   python -m edge --source photos/ --json          # a folder of photos, one JSON object per photo
   python -m edge --source 0 --events events.jsonl # webcam 0, mood and song events as JSON lines
   python -m edge --config /etc/moodplayer/config.toml --mood-hold 3
-  python -m edge --print-config > config.toml     # a template with every key and its default
-
-Sources: auto (picamera2, else /dev/video0), a camera index (0) or device (/dev/video1), a video file,
-an image, or a folder of images. Keys in the overlay window: q quit, l like, s skip.
+  python -m edge --print-config > config.toml     # a template: every key, its help and its value
 
 Photos (an image or a folder, without --loop) are judged one by one, each on its own: one line per
 photo (--json: one object), no music; --display shows each with its boxes until a key (q quits) or
@@ -37,49 +54,33 @@ for --still-seconds. Exit 0 when every photo was read, 1 when some could not be 
 2 for usage and start-up errors.
 """
 
-# Short flags for the keys people change most: flag -> (section.key, value for store_const or None).
-SHORTCUTS: dict[str, tuple[str, str | None, str]] = {
-    "--source": ("source.spec", None, "auto, a camera index or device, a video, an image or a folder"),
-    "--model": ("classify.model", None, "model bundle folder (default: models/default)"),
-    "--songs": ("music.songs", None, "songs folder, one subfolder per mood (default: songs)"),
-    "--threads": ("classify.threads", None, "TFLite interpreter threads"),
-    "--events": ("output.events", None, "write mood/song events as JSON lines to this file ('-': stdout)"),
-    "--events-frames": ("output.events_frames", "true", "add one event per frame (faces, probs, timings)"),
-    "--record": ("output.record", None, "write the annotated video to this .mp4"),
-    "--display": ("output.headless", "false", "open the overlay window (--overlay-view camera | now-playing); no screen: "
-                                                "exit 2, under systemd headless"),
-    "--headless": ("output.headless", "true", "draw nothing (the default)"),
-    "--fullscreen": ("overlay.fullscreen", "true", "overlay window fullscreen (HDMI)"),
-    "--realtime": ("source.realtime", "true", "pace a video file at its own fps"),
-    "--loop": ("source.loop", "true", "restart a video file at its end (a photo: repeat it as a video)"),
-    "--max-frames": ("output.max_frames", None, "stop after this many frames"),
-}
+
+def _commands_text() -> str:
+    width = max(map(len, COMMANDS))
+    return "commands:\n" + "\n".join(f"  {name:<{width}}  {line}" for name, line in COMMANDS.items())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from edge.config import SECTIONS, fields_of
-
-    parser = argparse.ArgumentParser(prog="python -m edge", description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="TOML config file (keys: see --print-config)")
-    parser.add_argument("--print-config", action="store_true", help="print the effective config as TOML and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    common = parser.add_argument_group("common")
-    for flag, (dest, const, text) in SHORTCUTS.items():
-        if const is None:
-            common.add_argument(flag, dest=dest, metavar="VALUE", help=text)
-        else:
-            common.add_argument(flag, dest=dest, action="store_const", const=const, help=text)
-    photos = parser.add_argument_group("photos (--source photo.jpg or a folder of them; no music for stills)")
+def _photo_flags(parser: argparse.ArgumentParser) -> None:
+    photos = parser.add_argument_group("photos: --source photo.jpg or a folder of them (no music for stills)")
     photos.add_argument("--json", action="store_true", help="one JSON object per photo: path, faces (box, "
                         "probabilities), room mood, valence, arousal")
     photos.add_argument("--still-seconds", type=float, metavar="S",
                         help="with --display, show each photo for S seconds (default: until a key)")
-    for section in SECTIONS:
-        group = parser.add_argument_group(f"[{section}] keys")
-        for key, (typ, default) in fields_of(section).items():
-            group.add_argument(f"--{section}-{key.replace('_', '-')}", dest=f"{section}.{key}",
-                               metavar=typ.__name__.upper(), help=f"default: {default!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edge.flags import add_flags
+
+    parser = argparse.ArgumentParser(prog="python -m edge", usage=USAGE,
+                                     description=f"{DESCRIPTION}\n\n{_commands_text()}",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (template: --print-config); flags win")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective config as TOML, each key with its help, and exit")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --print-config: the key table of docs/config.md instead")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_flags(parser, after={"source": _photo_flags})
     return parser
 
 
@@ -103,8 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except configs.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.markdown and not args.print_config:
+        print("error: --markdown goes with --print-config (the key table of docs/config.md)", file=sys.stderr)
+        return 2
     if args.print_config:
-        print(configs.to_toml(cfg))
+        if args.markdown:
+            from edge.flags import markdown
+
+            print(markdown(), end="")
+        else:
+            print(configs.to_toml(cfg))
         return 0
     if levers:
         logging.getLogger("edge.footprint").debug("memory levers: %s", levers)
@@ -115,7 +124,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SourceError, ValueError) as e:  # a folder without images, photo flags on another source
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if photos is None and demo_window(cfg, "output.headless" in overrides, os.environ):
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, headless=False))
     return _run(cfg) if photos is None else _photos(cfg, args, photos)
+
+
+def demo_window(cfg, headless_chosen: bool, environ) -> bool:
+    """Whether the demo opens the overlay by itself: a display is there (X11 or Wayland) and neither
+    --display nor --headless was given. The demo is for watching; a camera run stays headless."""
+    if cfg.source.spec.strip() != "demo" or headless_chosen or not cfg.output.headless:
+        return False
+    found = [name for name in ("WAYLAND_DISPLAY", "DISPLAY") if environ.get(name)]
+    log = logging.getLogger("edge.demo")
+    if found:
+        log.info("demo: a display is there ($%s): opening the overlay (--headless: events and music only)", found[0])
+    else:
+        log.info("demo: no display ($DISPLAY and $WAYLAND_DISPLAY unset): events and music only")
+    return bool(found)
 
 
 def _photo_paths(cfg, args: argparse.Namespace) -> list | None:

@@ -28,7 +28,7 @@ from typing import Any, Collection, Mapping
 from edge.errors import MoodplayerError
 from edge.control import ControlConfig
 from edge.music.config import MusicConfig
-from edge.settings import ClassifyConfig, DetectConfig, MoodConfig, OverlayConfig, SourceConfig
+from edge.settings import ClassifyConfig, DetectConfig, MoodConfig, OverlayConfig, SourceConfig, key
 from edge.web.config import MqttConfig, WebConfig
 
 
@@ -47,14 +47,15 @@ class ConfigError(MoodplayerError, ValueError):
 
 @dataclass(frozen=True)
 class OutputConfig:
-    headless: bool = True  # draw nothing (the default for a service); --display opens the overlay
-    record: str = ""  # write the annotated video here (.mp4)
-    events: str = ""  # JSON-lines event file ("-" for stdout), appended to across runs
-    events_max_mb: float = 5.0  # rotate the events file at this size (MB): events.jsonl.1, .2 (0: never)
-    events_keep: int = 2  # rotated events files kept
-    events_frames: bool = False  # also one event per frame: faces, probabilities, stage timings
-    log_every: float = 10.0  # seconds of frame time between progress log lines (0: never)
-    max_frames: int = 0  # stop after this many frames (0: no limit)
+    headless: bool = key(True, "draw nothing, the default for a service (false, or --display: open the overlay window)")
+    record: str = key("", "write the annotated video to this file (.mp4; empty: none)")
+    events: str = key("", "JSON-lines event file, appended to across runs (\"-\": stdout; empty: none)")
+    events_max_mb: float = key(5.0, "rotate the events file at this size into events.jsonl.1, .2 "
+                               "(MB, 0..10000; 0: never)")
+    events_keep: int = key(2, "rotated events files kept (files, 0..100)")
+    events_frames: bool = key(False, "also write one event per frame: faces, probabilities, stage timings")
+    log_every: float = key(10.0, "frame time between progress log lines (s, >= 0; 0: never)")
+    max_frames: int = key(0, "stop after this many frames (frames, >= 0; 0: no limit)")
 
     def __post_init__(self) -> None:
         if self.max_frames < 0:
@@ -176,18 +177,21 @@ def _suggest(word: str, options: Mapping[str, Any]) -> str:
 
 
 def to_toml(cfg: Config, comments: Mapping[str, str] | None = None, active: Collection[str] | None = None) -> str:
-    """The config as TOML, every key shown: what ``--print-config`` prints, and (with ``comments``, a
-    ``# line`` above each named ``section.key``, and ``active``, the only keys written set: every other
-    is written commented out with its value) the installer's commented config. The one TOML writer."""
+    """The config as TOML, every key shown under its help as a ``# line``: what ``--print-config`` prints,
+    and (with ``comments``, a line that stands in for the help of a named ``section.key``, and ``active``,
+    the only keys written set: every other is written commented out with its value) the installer's
+    commented config. The one TOML writer."""
     lines = []
     for name in SECTIONS:
         lines.append(f"[{name}]")
-        for key, value in dataclasses.asdict(getattr(cfg, name)).items():
-            dotted = f"{name}.{key}"
-            if comments and dotted in comments:
-                lines.append(f"# {comments[dotted]}")
+        section = getattr(cfg, name)
+        for f in dataclasses.fields(section):
+            dotted = f"{name}.{f.name}"
+            text = (comments or {}).get(dotted, f.metadata.get("help", ""))
+            if text:
+                lines.append(f"# {text}")
             prefix = "# " if active is not None and dotted not in active else ""
-            lines.append(f"{prefix}{key} = {toml_value(value)}")
+            lines.append(f"{prefix}{f.name} = {toml_value(getattr(section, f.name))}")
         lines.append("")
     return "\n".join(lines)
 

@@ -27,22 +27,18 @@ def key(default: Any, help: str) -> Any:  # noqa: A002 (argparse's word)
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Where frames come from.
+    """Where frames come from (each key's meaning is its help)."""
 
-    ``spec``: ``auto`` (picamera2, else /dev/video0), ``picamera2``, a camera index (``0``) or device
-    (``/dev/video0``), a video file, an image, or a folder of images. ``width``/``height``/``fps`` are
-    requested from cameras; ``fps`` also times still images and folders. ``realtime`` paces files at their
-    fps (default: as fast as possible); ``loop`` restarts them at the end with ``t`` still increasing.
-    ``color_order``: picamera2's RGB888 is already B,G,R in memory; use ``rgb`` for sensors that swap R/B.
-    """
-
-    spec: str = "auto"
-    width: int = 640
-    height: int = 480
-    fps: float = 15.0
-    realtime: bool = False
-    loop: bool = False
-    color_order: str = "bgr"
+    spec: str = key("auto", "where frames come from: auto (picamera2, else /dev/video0) | picamera2 | demo | "
+                    "a camera index (0) or device (/dev/video0) | a video file | an image | a folder of images")
+    width: int = key(640, "frame width requested from a camera (px)")
+    height: int = key(480, "frame height requested from a camera (px)")
+    fps: float = key(15.0, "frame rate requested from a camera; also paces stills and folders (frames/s, > 0)")
+    realtime: bool = key(False, "pace a video file at its own fps (false: as fast as the machine allows)")
+    loop: bool = key(False, "restart a video file at its end, frame time still increasing "
+                     "(a photo: repeat it as a video)")
+    color_order: str = key("bgr", "camera byte order: bgr (picamera2's RGB888 is B,G,R in memory) "
+                           "| rgb (sensors that swap R/B)")
     camera_wait_s: float = key(120.0, "under systemd, seconds to wait for a camera absent at start before the "
                                       "process exits 75 so that systemd restarts it and libcamera looks again "
                                       "(s, > 0; only where picamera2 is installed)")
@@ -66,25 +62,29 @@ class DetectConfig:
     is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
     ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
 
-    detect_width: int = 320  # the cascade runs on a frame about this wide (never upscaled)
-    every: int = 3  # run the cascade on every Nth frame, carry boxes in between
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face: int = 48
-    max_faces: int = 4
-    cascade: str = ""  # empty: OpenCV's haarcascade_frontalface_default.xml
-    lost_after: int = 2
-    equalize: bool = False  # equalizeHist before the cascade (can help in dim, flat light)
-    match_iou: float = 0.3  # a detection continues a track when their boxes overlap at least this much
-    gate: bool = True  # motion gating; false: the cascade on every ``every``-th frame, whatever happens
-    heartbeat: float = 5.0  # s between detections in an empty, still room
-    still_every: float = 1.0  # s between detections while tracked faces hold still
-    settle: float = 0.5  # s of full-rate detection after the last motion
-    motion_width: int = 80  # px: the motion detector's tiny copy
-    motion_threshold: int = 25  # gray levels of change that count as motion
-    motion_area: float = 0.002  # share of the frame that must change to count as motion
-    reread: float = 0.2  # s between re-reads (classifications) of tracked faces between detections; 0: every frame
-    threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
+    detect_width: int = key(320, "the detector runs on a copy of the frame about this wide, never upscaled (px, >= 1)")
+    every: int = key(3, "run the detector on every Nth frame, carry boxes in between (frames, >= 1)")
+    scale_factor: float = key(1.1, "Haar: image pyramid step between scales (> 1.0; smaller: slower, finds more)")
+    min_neighbors: int = key(5, "Haar: overlapping hits a face needs (>= 0; more: fewer false faces)")
+    min_face: int = key(48, "smallest face looked for (full-frame px, >= 1)")
+    max_faces: int = key(4, "most faces tracked at once, largest first (>= 1)")
+    cascade: str = key("", "Haar cascade XML file (empty: OpenCV's haarcascade_frontalface_default.xml)")
+    lost_after: int = key(2, "detections in a row that may miss a face before its track is dropped "
+                          "(>= 1; 1: at the first miss)")
+    equalize: bool = key(False, "equalize the histogram before detection (can help in dim, flat light)")
+    match_iou: float = key(0.3, "a detection continues a track when their boxes overlap at least this much "
+                           "(IoU, (0, 1])")
+    gate: bool = key(True, "motion gating: detect when something moves "
+                     "(false: on every `every`-th frame, whatever happens)")
+    heartbeat: float = key(5.0, "time between detections in an empty, still room (s, >= 0)")
+    still_every: float = key(1.0, "time between detections while tracked faces hold still (s, >= 0)")
+    settle: float = key(0.5, "time of full-rate detection after the last motion (s, >= 0)")
+    motion_width: int = key(80, "width of the motion detector's tiny copy (px, >= 1)")
+    motion_threshold: int = key(25, "change in a pixel that counts as motion (gray levels 1..255)")
+    motion_area: float = key(0.002, "share of the frame that must change to count as motion ([0, 1))")
+    reread: float = key(0.2, "time between re-reads (classifications) of tracked faces between detections "
+                        "(s, >= 0; 0: every frame)")
+    threads: int = key(1, "OpenCV threads, process-wide (>= 0; 0: OpenCV's own default)")
 
     def __post_init__(self) -> None:
         for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
@@ -112,9 +112,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
 
 @dataclass(frozen=True)
 class ClassifyConfig:
-    model: str = ""  # bundle folder; empty: the embedded default (models/default)
-    threads: int = 1  # TFLite interpreter threads: one, for the least CPU a frame (docs/benchmarks.md)
-    tta_flip: bool = False  # average with the mirrored face (twice the inference time)
+    model: str = key("", "model bundle folder (empty: the embedded default, models/default)")
+    threads: int = key(1, "TFLite interpreter threads (>= 1; one gives the least CPU a frame, docs/benchmarks.md)")
+    tta_flip: bool = key(False, "also classify the mirrored face and average the two (twice the inference time)")
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -134,27 +134,22 @@ class MoodConfig:
     """How the room's mood follows the faces; times in seconds of frame time. The defaults are
     measured, and each key's trade is in docs/stability.md (``python -m benchmarks.stability``).
 
-    - ``half_life``: per-face EMA half-life (> 0).
-    - ``hold``: how long a new verdict must stand, unbroken, before it is reported (>= 0).
-    - ``margin``: a challenger must beat the anchor (the playing mood) by this much (>= 0; keep it
-      above ``tie_margin``).
-    - ``min_confidence``: a top aggregate probability below this reads ``"uncertain"`` (0..1).
-    - ``tie_margin``: the top two within this read ``"uncertain"`` (>= 0).
-    - ``aggregate``: ``"weighted"`` averages the faces' smoothed probabilities with weight
-      ``area x confidence``; ``"largest"`` uses the largest face only; ``"majority"`` gives each
-      confident, untied face one vote for its smoothed top label (the room vector is the vote shares).
-    - ``forget_after``: a track not seen for this long leaves the smoothing and the aggregate (> 0).
+    ``aggregate``: ``"weighted"`` averages the faces' smoothed probabilities with weight
+    ``area x confidence``; ``"largest"`` uses the largest face only; ``"majority"`` gives each
+    confident, untied face one vote for its smoothed top label (the room vector is the vote shares).
 
     Nobody in the room is the music's business (``music.idle_after``), not the mood's: the mood stays.
     """
 
-    half_life: float = 0.3
-    hold: float = 1.5
-    margin: float = 0.15
-    min_confidence: float = 0.2
-    tie_margin: float = 0.03
-    aggregate: str = "weighted"
-    forget_after: float = 1.0
+    half_life: float = key(0.3, "half-life of each face's smoothing of its probabilities (s, > 0)")
+    hold: float = key(1.5, "how long a new mood must stand, unbroken, before it is reported (s, >= 0)")
+    margin: float = key(0.15, "a new mood must beat the playing one by this much "
+                        "(probability, >= 0; keep it above tie_margin)")
+    min_confidence: float = key(0.2, "a top room probability below this reads \"uncertain\" (probability, 0..1)")
+    tie_margin: float = key(0.03, "the top two moods within this read \"uncertain\" (probability, >= 0)")
+    aggregate: str = key("weighted", "one room mood from several faces: "
+                         "weighted (by area x confidence) | largest | majority")
+    forget_after: float = key(1.0, "a face not seen for this long leaves the smoothing and the room (s, > 0)")
 
     def __post_init__(self) -> None:
         positive = ("half_life", "forget_after")
@@ -172,11 +167,11 @@ class MoodConfig:
 
 @dataclass(frozen=True)
 class OverlayConfig:
-    """The overlay window: ``fullscreen`` (HDMI), or ``width`` x ``height`` (0: the frame's size)."""
+    """The overlay window (``--display``)."""
 
-    fullscreen: bool = False
-    width: int = 0
-    height: int = 0
+    fullscreen: bool = key(False, "overlay window fullscreen (HDMI)")
+    width: int = key(0, "overlay window width (px; 0: the frame's width)")
+    height: int = key(0, "overlay window height (px; 0: the frame's height)")
     view: str = key("camera", "what the overlay shows: camera (the image, face boxes and labels; for setting up) | "
                               "now-playing (the mood, the song and a valence/arousal dot, large; no camera image)")
 

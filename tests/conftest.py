@@ -29,7 +29,8 @@ os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 def fer2013() -> Path:
     """The FER2013 image folders (train/, val/), or a skip that says where they were looked for."""
     if not (FER2013 / "val").is_dir():
-        pytest.skip(f"FER2013 not found at {FER2013} (set FER2013_DIR to its folder)")
+        pytest.skip(f"FER2013 (Kaggle's 48x48 face-emotion set: train/ and val/, a folder per emotion) not found "
+                    f"at {FER2013}: put it at ../shared/datasets/fer2013 or set FER2013_DIR")
     return FER2013
 
 

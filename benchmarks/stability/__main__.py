@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started, model_dir, out = time.perf_counter(), Path(args.model) if args.model else DEFAULT_MODEL, Path(args.out)
     if not (Path(args.fer) / "val").is_dir():
-        log.error("no FER2013 val folder under %s: pass --fer DIR or set FER2013_DIR", args.fer)
+        log.error("%s (or pass --fer DIR)", clips.no_fer2013(Path(args.fer) / "val"))
         return 2
     out.mkdir(parents=True, exist_ok=True)
     specs, results, labels, notes, timing = record.collect(args, model_dir)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.settings import key
+
 
 @dataclass(frozen=True)
 class ControlConfig:
     """The ``[control]`` settings of the camera process."""
 
-    socket: str = ""  # AF_UNIX control socket path, e.g. /run/moodplayer/control.sock; "" = off
+    socket: str = key("", "the control socket's path (AF_UNIX), e.g. /run/moodplayer/control.sock (empty: off)")
 
     def __post_init__(self) -> None:
         if self.socket and "\0" in self.socket:

@@ -30,26 +30,31 @@ class MusicConfig:
     ``state_dir`` and ``fallback`` by the recommender; the rest by the player and its output.
     """
 
-    songs: str = "songs"  # folder of songs: a subfolder per mood, others unlabelled, and/or songs.toml
-    volume: float = 0.8  # 0..1
-    fade_ms: int = 1500  # fade out the old song, then in the new one, on a mood change (0..60000)
-    transition: str = "fade"  # on a mood change: "fade" (out, then in, fade_ms each) or "cut"
-    strategy: str = "match"  # "match" the room's mood, or "uplift" sad/angry/fear towards brighter songs
-    features: bool = True  # analyse the songs (tempo, brightness, ...) in the background
-    state_dir: str = ""  # likes/skips (and the feature cache if the songs folder is read-only); "" = default
-    idle: str = "keep"  # nobody seen: "keep" playing, or "fade" to quiet
-    idle_after: float = 20.0  # seconds of frame time without faces before the player is told
-    fallback: str = "neutral"  # mood whose songs stand in for a mood with none; "" = quiet
-    output: str = "pygame"  # "pygame" (SDL on this machine) or "mpd" (a Music Player Daemon)
-    audio_device: str = ""  # pygame: SDL audio device name; "" = the system default
-    mpd_host: str = ""  # mpd: "" = localhost, or the path of MPD's Unix socket
-    mpd_port: int = 6600  # mpd: TCP port when mpd_host is not a socket
-    mpd_music_dir: str = ""  # mpd: MPD's music_directory here; "" = ask MPD (socket), else music.songs
+    songs: str = key("songs", "songs folder: a subfolder per mood, others unlabelled, and/or songs.toml")
+    volume: float = key(0.8, "playback volume (0..1)")
+    fade_ms: int = key(1500, "on a mood change, fade the old song out, then the new one in, "
+                       "this long each (ms, 0..60000)")
+    transition: str = key("fade", "on a mood change: fade (out, then in, fade_ms each) | cut (switch at once)")
+    strategy: str = key("match", "which songs: match (the room's mood) | "
+                        "uplift (sad/angry/fear towards brighter songs)")
+    features: bool = key(True, "analyse the songs' audio (tempo, energy, brightness) in the background")
+    state_dir: str = key("", "folder for likes/skips, and the feature cache if the songs folder is read-only "
+                         "(empty: the default state folder)")
+    idle: str = key("keep", "nobody seen for idle_after: keep (playing) | fade (to quiet)")
+    idle_after: float = key(20.0, "frame time without faces before the player counts the room empty (s, 0..86400)")
+    fallback: str = key("neutral", "mood whose songs stand in for a mood with none: a mood name | \"\" (quiet)")
+    output: str = key("pygame", "who plays: pygame (SDL on this machine) | mpd (a Music Player Daemon)")
+    audio_device: str = key("", "pygame: SDL audio device name, see `python -m edge audio-devices` "
+                            "(empty: the system default)")
+    mpd_host: str = key("", "mpd: host name, or the path of MPD's Unix socket (empty: localhost)")
+    mpd_port: int = key(6600, "mpd: TCP port when mpd_host is not a socket (1..65535)")
+    mpd_music_dir: str = key("", "mpd: MPD's music_directory as seen here "
+                             "(empty: ask MPD over a socket, else music.songs)")
     playlists: bool = key(True, "mpd: the server's stored playlists named after a mood (after playlist_prefix) "
                                 "supply songs for it: true | false")
     playlist_prefix: str = key("", "mpd: the start of a mood playlist's name, e.g. \"mood: \" for \"mood: happy\" "
                                    "(case-insensitive; \"\" = the bare mood name)")
-    enabled: bool = True
+    enabled: bool = key(True, "play music (false: moods and events only)")
 
     def __post_init__(self) -> None:
         _between("volume", self.volume, 0.0, 1.0)

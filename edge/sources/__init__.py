@@ -111,6 +111,10 @@ def open_camera(choice: CameraChoice, cfg: SourceConfig, lores_width: int | None
 
 def _open_file(cfg: SourceConfig) -> Source:
     spec = cfg.spec.strip()
+    if spec == "demo":  # the demo scene: public-domain portraits, no camera or data set (edge.sources.demo)
+        from edge.sources.demo import DemoSource
+
+        return DemoSource(cfg)
     path = Path(spec).expanduser()
     if path.is_dir():
         return FolderSource(path, cfg)

@@ -150,7 +150,7 @@ def _auto(probe: Probe) -> CameraChoice:
     why = (f"no camera found (tried picamera2 and {DEFAULT_DEVICE}, and USB cameras in {BY_ID}; picamera2: {seen}"
            + (f"; not webcams: {', '.join(refused)}" if refused else "") + "): check the cable and "
            "`rpicam-hello --list-cameras` / `ls /dev/v4l/by-id`, or pass a video with --source clip.mp4 or a "
-           "photo with --source photo.jpg")
+           "photo with --source photo.jpg, or watch the demo: --source demo")
     return CameraChoice("", None, why)
 
 

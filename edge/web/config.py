@@ -23,8 +23,9 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class WebConfig:
-    listen: str = "127.0.0.1:8080"  # HOST:PORT the page and API listen on; a LAN address is your choice
-    state_dir: str = ""  # where the access token lives; "" = $STATE_DIRECTORY, else ~/.local/state/moodplayer-web
+    listen: str = key("127.0.0.1:8080", "HOST:PORT the phone page and API listen on "
+                      "(0.0.0.0:8080: every address, your choice)")
+    state_dir: str = key("", "folder of the access token (empty: $STATE_DIRECTORY, else ~/.local/state/moodplayer-web)")
     hosts: str = key("", "more Host names the page answers to, comma-separated (e.g. a DNS name; addresses, "
                          "localhost and this machine's name always work)")
     max_connections: int = key(256, "open HTTP connections at most (8..65536; lowered to stay under the "
@@ -41,12 +42,12 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class MqttConfig:
-    host: str = ""  # MQTT broker for Home Assistant; "" = no MQTT
-    port: int = 1883
-    username: str = ""
-    password_file: str = ""  # a file holding the broker password (keeps it out of the config)
-    topic: str = ""  # base topic; "" = moodplayer/<hostname>
-    discovery: str = "homeassistant"  # Home Assistant's discovery prefix
+    host: str = key("", "MQTT broker host for Home Assistant (empty: no MQTT)")
+    port: int = key(1883, "MQTT broker TCP port (1..65535)")
+    username: str = key("", "MQTT user name (empty: connect without one)")
+    password_file: str = key("", "file holding the broker password, which keeps it out of the config (empty: none)")
+    topic: str = key("", "base topic, no wildcards or trailing / (empty: moodplayer/<hostname>)")
+    discovery: str = key("homeassistant", "Home Assistant's MQTT discovery prefix")
     discovery_form: str = key("device", "how entities are announced: device (one message, Home Assistant "
                                         "2024.11+) | entity (one message per entity, any Home Assistant)")
     area: str = key("", "the area Home Assistant suggests for the device, e.g. Living Room ('' = none)")
