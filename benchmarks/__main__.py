@@ -145,6 +145,10 @@ def report(result: dict[str, Any], markdown: bool = False) -> str:
         from benchmarks import memory
 
         out.append(memory.report(result["memory"], markdown))
+    if "detectors" in result:
+        from benchmarks import detectors
+
+        out += ["\n5. Face detectors (benchmarks/detectors.py)", detectors.table(result["detectors"], markdown)]
     return "\n".join(out)
 
 
