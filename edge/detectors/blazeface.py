@@ -23,7 +23,9 @@ by IoU > ``NMS_IOU`` become one, their boxes and keypoints averaged with the sco
 The picture fed in is the frame at detection size (a camera's ``lores`` I420 copy converted at that
 size, or the frame shrunk to about ``detect_width``), letterboxed into 192 x 192 (its aspect kept,
 black bars). Given regions, each region of that picture is letterboxed and searched in turn: a small
-face far away gets more of the network's input than in the whole frame.
+face far away gets more of the network's input than in the whole frame. A region's face sides (Haar's
+narrow band around a tracked face) do not apply: one invoke costs the same whatever it looks for.
+``detect.threads`` is also the interpreter's thread count (0: LiteRT's default).
 """
 
 from __future__ import annotations
