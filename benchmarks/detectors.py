@@ -74,7 +74,7 @@ def test_set(fer: Path | None, seed: int = 0) -> list[tuple[str, np.ndarray, lis
         out.append((f"photo {side} px", image, [box]))
     for degrees in (15, 30, 45, -30):
         image, box = _astronaut(150, (200, 100), wall[1])
-        out.append((f"photo turned {degrees} deg", _turn(image, box, degrees), [box]))
+        out.append((f"photo rotated {degrees} deg", _turn(image, box, degrees), [box]))
     for side in (96, 180):
         image, box = _astronaut(side, (220, 90), wall[2])
         out.append((f"photo {side} px dimmed to 10%", _dim(image, rng), [box]))
@@ -88,7 +88,7 @@ def test_set(fer: Path | None, seed: int = 0) -> list[tuple[str, np.ndarray, lis
             box, name = (x, y, side, side), f"FER2013 {side} px"
             if i % 2:
                 degrees = float(rng.uniform(-45, 45))
-                image, name = _turn(image, box, degrees), f"{name} turned {degrees:.0f} deg"
+                image, name = _turn(image, box, degrees), f"{name} rotated {degrees:.0f} deg"
             if i % 4 == 3:
                 image, name = _dim(image, rng), f"{name} dimmed"
             out.append((name, image, [box]))
