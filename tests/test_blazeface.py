@@ -146,6 +146,36 @@ def test_lores_copy_gives_the_same_faces(fer2013):
         assert np.allclose(small[0].box, plain[0].box, atol=0.06 * 200), (method, small[0].box, plain[0].box)
 
 
+def head_at(astronaut: np.ndarray, x: int, y: int, side: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A textured wall with the astronaut's head pasted so that her face is ``side`` px; the face's box."""
+    hx, hy, hw, _ = HEAD
+    k = side / 98  # her face is (174, 64, 98, 98) in the photo
+    size = int(round(hw * k))
+    image = clips.background(seed=6)
+    image[y:y + size, x:x + size] = cv2.resize(astronaut[hy:hy + hw, hx:hx + hw], (size, size),
+                                               interpolation=cv2.INTER_AREA)
+    return image, (int(x + (174 - hx) * k), int(y + (64 - hy) * k), side, side)
+
+
+def test_lores_regions_follow_a_still_face(fer2013, astronaut):
+    """With gating on, after the first whole-frame look both detectors search regions around the tracked
+    face on the lores copy (Haar on its Y plane, BlazeFace on its colour): the face stays found where it is.
+    (Haar gets a FER2013 face, BlazeFace a photo's: it misses most upscaled 48x48 FER2013 crops.)"""
+    fer_box = (160, 120, 180, 180)
+    fer_image = clips.face_canvas([clips.pick_faces(fer2013, "happy", 1)[0]], [fer_box[:2]], size=180,
+                                  bg=clips.background(seed=6))
+    photo_image, photo_box = head_at(astronaut, 75, 35, 180)
+    for method, picture, truth in (("haar", fer_image, fer_box), ("blazeface", photo_image, photo_box)):
+        lores = cv2.cvtColor(cv2.resize(picture, (320, 240), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2YUV_I420)
+        finder = FaceFinder(DetectConfig(method=method))
+        regions = 0
+        for i in range(25):
+            found = finder.find(frame(picture, i, lores))
+            assert len(found.faces) == 1 and on_face(found.faces[0].box, truth, 0.25), (method, i, found)
+            regions += found.detected and 0 < found.searched < 1
+        assert regions >= 1, method  # at least one search around the tracked face, on the lores copy
+
+
 # -- the crop, levelled by the eyes -------------------------------------------------------------------
 
 def rotated(image: np.ndarray, centre: tuple[float, float], degrees: float) -> tuple[np.ndarray, np.ndarray]:
