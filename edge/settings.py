@@ -94,8 +94,9 @@ class DetectConfig:
     threads: int = 1  # OpenCV threads (cv2.setNumThreads, process-wide); 0: OpenCV's own default
     method: str = key("haar", "face detector: haar (OpenCV's cascade: frontal, upright faces) | blazeface "
                               "(MediaPipe's network: turned, tilted and dim faces too, and the eyes to level the crop)")
-    blazeface_model: str = key("", "BlazeFace .tflite file for method = blazeface; empty: "
-                                   "models/blazeface/face_detection_full_range.tflite")
+    blazeface_model: str = key("", "BlazeFace full-range .tflite file for method = blazeface (a "
+                                   "face_detection_short_range.tflite beside it searches around tracked faces); "
+                                   "empty: models/blazeface/face_detection_full_range.tflite")
 
     def __post_init__(self) -> None:
         if self.method not in DETECT_METHODS:

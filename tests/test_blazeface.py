@@ -18,7 +18,7 @@ from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier, eye_angle, level
 from edge.detect import DetectConfig, DetectError, FaceFinder
-from edge.detectors.blazeface import BlazeFace, anchors, decode, letterbox, weighted_nms
+from edge.detectors.blazeface import SHORT, BlazeFace, anchors, decode, letterbox, weighted_nms
 from edge.types import Face, Frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,16 @@ def test_anchors_are_one_a_cell_of_a_48_grid():
     assert tuple(a[0]) == (0.5 / 48, 0.5 / 48)
     assert tuple(a[48 * 10 + 20]) == pytest.approx(((20 + 0.5) / 48, (10 + 0.5) / 48))  # row 10, column 20
     assert tuple(a[-1]) == pytest.approx((47.5 / 48, 47.5 / 48))
+
+
+def test_short_range_anchors_share_grids_by_stride():
+    """Short range: strides 8, 16, 16, 16 and two anchors a cell a layer: a 16x16 grid with 2 anchors a cell
+    (512), then one 8x8 grid for the three stride-16 layers with 6 a cell (384)."""
+    a = anchors(SHORT)
+    assert a.shape == (896, 2)
+    assert tuple(a[0]) == tuple(a[1]) == (0.5 / 16, 0.5 / 16)
+    assert tuple(a[2]) == pytest.approx((1.5 / 16, 0.5 / 16))
+    assert tuple(a[512]) == tuple(a[517]) == (0.5 / 8, 0.5 / 8) and tuple(a[518]) == (1.5 / 8, 0.5 / 8)
 
 
 def test_decode_one_anchor_by_hand():
@@ -232,8 +242,14 @@ def test_missing_or_damaged_model_names_the_path_and_the_fix(tmp_path):
         bad.write_bytes(data)
         with pytest.raises(DetectError, match=f"{bad}.*damaged.*detect.blazeface_model"):
             FaceFinder(DetectConfig(method="blazeface", blazeface_model=str(bad)))
+    pair = tmp_path / "pair"  # a good full-range file with a damaged short-range one beside it
+    pair.mkdir()
+    (pair / "face_detection_full_range.tflite").write_bytes(good)
+    (pair / "face_detection_short_range.tflite").write_bytes(good[:1000])
+    with pytest.raises(DetectError, match=f"{pair / 'face_detection_short_range.tflite'}.*damaged"):
+        FaceFinder(DetectConfig(method="blazeface", blazeface_model=str(pair / "face_detection_full_range.tflite")))
     classifier_model = DEFAULT_MODEL / "model.tflite"  # a TFLite file, not BlazeFace
-    with pytest.raises(DetectError, match=f"{classifier_model}.*not BlazeFace full range"):
+    with pytest.raises(DetectError, match=f"{classifier_model}.*not face_detection_full_range.tflite's"):
         FaceFinder(DetectConfig(method="blazeface", blazeface_model=str(classifier_model)))
 
 

@@ -23,14 +23,18 @@ by IoU > ``NMS_IOU`` become one, their boxes and keypoints averaged with the sco
 The picture fed in is the frame at detection size (a camera's ``lores`` I420 copy converted at that
 size, or the frame shrunk to about ``detect_width``), letterboxed into 192 x 192 (its aspect kept,
 black bars). Given regions, each region of that picture is letterboxed and searched in turn: a small
-face far away gets more of the network's input than in the whole frame. A region's face sides (Haar's
-narrow band around a tracked face) do not apply: one invoke costs the same whatever it looks for.
+face far away gets more of the network's input than in the whole frame. A region around a tracked face
+(one with a face-size band, Haar's narrow search) goes to the short-range network instead (``SHORT``:
+128 x 128, 896 anchors on 16 x 16 and 8 x 8 grids, the same decoding at 128), built for a face that
+fills its input and about three times cheaper, when its file lies beside the full-range one; the band
+itself does not apply (one invoke costs the same whatever it looks for).
 ``detect.threads`` is also the interpreter's thread count (0: LiteRT's default).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,7 +47,6 @@ from edge.settings import DEFAULT_BLAZEFACE, DetectConfig
 log = logging.getLogger(__name__)
 
 INPUT = 192
-GRID = 48
 MIN_SCORE = 0.5
 NMS_IOU = 0.3
 SCORE_CLIP = 80.0  # MediaPipe clips at 100; exp(100) overflows float32
@@ -53,11 +56,38 @@ SCORE_CLIP = 80.0  # MediaPipe clips at 100; exp(100) overflows float32
 BOX_GROW, BOX_UP = 1.2, 0.06
 
 
-def anchors(grid: int = GRID) -> np.ndarray:
-    """The anchor centres (grid * grid x 2, normalised x, y), row by row (see the module doc)."""
-    centres = (np.arange(grid, dtype=np.float32) + 0.5) / grid
-    ys, xs = np.meshgrid(centres, centres, indexing="ij")
-    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+@dataclass(frozen=True)
+class Net:
+    """One BlazeFace network's file, input side and SSD anchor layout (MediaPipe's ``SsdAnchorsCalculator``
+    options: ``strides``, and ``per_layer`` anchors a cell for each layer, 2 when its
+    ``interpolated_scale_aspect_ratio`` is 1, else 1)."""
+
+    file: str
+    size: int
+    strides: tuple[int, ...]
+    per_layer: int
+
+
+#: Full range: faces up to about 5 m, the whole frame and open regions. 2,304 anchors.
+FULL = Net("face_detection_full_range.tflite", INPUT, (4,), 1)
+#: Short range: a face filling most of its input (a region around a tracked face). 896 anchors.
+SHORT = Net("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2)
+
+
+def anchors(net: Net = FULL) -> np.ndarray:
+    """The anchor centres (n x 2, normalised x, y) in the network's output order: layers of one stride
+    share a grid (``size // stride`` cells a side, row by row), each cell repeated once per anchor."""
+    out, i = [], 0
+    while i < len(net.strides):
+        j = i
+        while j < len(net.strides) and net.strides[j] == net.strides[i]:
+            j += 1
+        grid = net.size // net.strides[i]
+        centres = (np.arange(grid, dtype=np.float32) + 0.5) / grid
+        ys, xs = np.meshgrid(centres, centres, indexing="ij")
+        out.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), (j - i) * net.per_layer, axis=0))
+        i = j
+    return np.concatenate(out)
 
 
 def decode(regressors: np.ndarray, logits: np.ndarray, anchor: np.ndarray, size: int = INPUT,
@@ -113,13 +143,14 @@ def letterbox(rgb: np.ndarray, size: int = INPUT) -> tuple[np.ndarray, float, tu
     return tensor[None], rw / float(w), (float(pad[0]), float(pad[1]))
 
 
-def load_model(path: Path | str, threads: int | None = 1) -> Any:
-    """A ready interpreter for a BlazeFace full-range model, or ``DetectError`` naming the path and the fix."""
+def load_model(path: Path | str, threads: int | None = 1, net: Net = FULL) -> Any:
+    """A ready interpreter for BlazeFace's ``net``, or ``DetectError`` naming the path and the fix."""
     from edge.interpreter import InterpreterError, load_interpreter
 
     path = Path(path)
-    fix = (f"set detect.blazeface_model to a face_detection_full_range.tflite (empty: {DEFAULT_BLAZEFACE}, "
-           "see models/blazeface/README.md), or detect.method = \"haar\"")
+    fix = (f"set detect.blazeface_model to a face_detection_full_range.tflite with {SHORT.file} beside it or not "
+           f"at all (empty: {DEFAULT_BLAZEFACE}, see models/blazeface/README.md), or detect.method = \"haar\"")
+    n = len(anchors(net))
     if not path.is_file():
         raise DetectError(f"BlazeFace model {path} not found: {fix}")
     try:
@@ -129,9 +160,9 @@ def load_model(path: Path | str, threads: int | None = 1) -> Any:
                           f"file is damaged or not a TFLite model; {fix}") from None
     shape = tuple(int(v) for v in interp.get_input_details()[0]["shape"])
     outs = sorted(tuple(int(v) for v in o["shape"]) for o in interp.get_output_details())
-    if shape != (1, INPUT, INPUT, 3) or outs != [(1, GRID * GRID, 1), (1, GRID * GRID, 16)]:
-        raise DetectError(f"BlazeFace model {path} takes {shape} and gives {outs}, not BlazeFace full range's "
-                          f"(1, {INPUT}, {INPUT}, 3) -> (1, {GRID * GRID}, 16) + (1, {GRID * GRID}, 1): {fix}")
+    if shape != (1, net.size, net.size, 3) or outs != [(1, n, 1), (1, n, 16)]:
+        raise DetectError(f"BlazeFace model {path} takes {shape} and gives {outs}, not {net.file}'s "
+                          f"(1, {net.size}, {net.size}, 3) -> (1, {n}, 16) + (1, {n}, 1): {fix}")
     try:  # a damaged file can load and allocate, then fail on its first invoke
         interp.set_tensor(interp.get_input_details()[0]["index"], np.zeros(shape, np.float32))
         interp.invoke()
@@ -140,18 +171,40 @@ def load_model(path: Path | str, threads: int | None = 1) -> Any:
     return interp
 
 
+class _Runner:
+    """One loaded network: picture (RGB uint8) -> [(box, eyes, score)] in the picture's pixels."""
+
+    def __init__(self, net: Net, interp: Any) -> None:
+        self.net, self._interp = net, interp
+        self._in = interp.get_input_details()[0]["index"]
+        outs = {int(o["shape"][-1]): o["index"] for o in interp.get_output_details()}
+        self._boxes, self._logits = outs[16], outs[1]
+        self._anchors = anchors(net)
+
+    def __call__(self, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        size = self.net.size
+        tensor, fit, pad = letterbox(rgb, size)
+        self._interp.set_tensor(self._in, tensor)
+        self._interp.invoke()
+        boxes, points, scores = decode(self._interp.get_tensor(self._boxes)[0],
+                                       self._interp.get_tensor(self._logits)[0], self._anchors, size)
+        px = np.asarray(pad)
+        return [((box.reshape(2, 2) * size - px) / fit, (pts[:2] * size - px) / fit, score)
+                for box, pts, score in weighted_nms(boxes, points, scores)]
+
+
 class BlazeFace:
     """Image (+ lores) and regions -> detections with eyes (module doc). Faces smaller than
-    ``cfg.min_face`` (full-frame px) are left out; at most ``cfg.max_faces`` a region."""
+    ``cfg.min_face`` (full-frame px) are left out; at most ``cfg.max_faces`` a region. The short-range
+    network, when its file lies beside the full-range one, searches the regions around tracked faces."""
 
     def __init__(self, cfg: DetectConfig, interpreter: Any | None = None) -> None:
         self.cfg = cfg
         self.path = Path(cfg.blazeface_model).expanduser() if cfg.blazeface_model else DEFAULT_BLAZEFACE
-        self._interp = interpreter if interpreter is not None else load_model(self.path, cfg.threads or None)
-        self._in = self._interp.get_input_details()[0]["index"]
-        outs = {int(o["shape"][-1]): o["index"] for o in self._interp.get_output_details()}
-        self._boxes, self._logits = outs[16], outs[1]
-        self._anchors = anchors()
+        threads = cfg.threads or None
+        self._full = _Runner(FULL, interpreter if interpreter is not None else load_model(self.path, threads))
+        near = self.path.with_name(SHORT.file)
+        self._near = _Runner(SHORT, load_model(near, threads, SHORT)) if near.is_file() else self._full
 
     def small(self, image: np.ndarray, lores: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """The RGB picture at detection size and its scale to the frame (small px = frame px * scale)."""
@@ -171,40 +224,33 @@ class BlazeFace:
                lores: np.ndarray | None = None) -> list[Detection]:
         rgb, scale = self.small(image, lores)
         sh, sw = rgb.shape[:2]
-        crops = [(0, 0, sw, sh)]
+        crops = [((0, 0, sw, sh), self._full)]
         if regions is not None:
             crops = []
-            for (x, y, w, h), _ in regions:
+            for (x, y, w, h), (_, top) in regions:
                 x0, y0 = int(x * scale), int(y * scale)
                 x1, y1 = min(sw, int(np.ceil((x + w) * scale))), min(sh, int(np.ceil((y + h) * scale)))
-                if x1 - x0 >= 8 and y1 - y0 >= 8:
-                    crops.append((x0, y0, x1 - x0, y1 - y0))
+                if x1 - x0 >= 8 and y1 - y0 >= 8:  # around a tracked face (its size known): the near network
+                    crops.append(((x0, y0, x1 - x0, y1 - y0), self._near if top else self._full))
         found = []
-        for x0, y0, w, h in crops:
-            found += self._run(rgb[y0:y0 + h, x0:x0 + w], (x0, y0), scale, image.shape[1::-1])
+        for (x0, y0, w, h), run in crops:
+            for box, eyes, score in run(rgb[y0:y0 + h, x0:x0 + w]):
+                found += self._to_frame(box + (x0, y0), eyes + (x0, y0), score, scale, image.shape[1::-1])
         keep = set(dedupe([d.box for d in found]))
         found = [d for d in sorted(found, key=lambda d: -d.box[2] * d.box[3]) if d.box in keep]
         return [d for d in found if max(d.box[2], d.box[3]) >= self.cfg.min_face][:self.cfg.max_faces * len(crops)]
 
-    def _run(self, rgb: np.ndarray, offset: tuple[int, int], scale: float,
-             size: tuple[int, int]) -> list[Detection]:
-        """One invoke on one picture; detections mapped back to the frame (``size``: its w, h)."""
-        tensor, fit, pad = letterbox(rgb)
-        self._interp.set_tensor(self._in, tensor)
-        self._interp.invoke()
-        boxes, points, scores = decode(self._interp.get_tensor(self._boxes)[0],
-                                       self._interp.get_tensor(self._logits)[0], self._anchors)
-        out = []
-        for box, pts, score in weighted_nms(boxes, points, scores):
-            # normalised input -> input px -> picture px -> frame px
-            xy = (box.reshape(2, 2) * INPUT - pad) / fit + offset
-            centre, half = (xy[0] + xy[1]) / 2, (xy[1] - xy[0]) / 2
-            centre, half = centre - (0.0, BOX_UP * 2 * half[1]), half * BOX_GROW
-            x0, y0 = np.clip((centre - half) / scale, 0, size)
-            x1, y1 = np.clip((centre + half) / scale, 0, size)
-            if x1 - x0 < 1 or y1 - y0 < 1:
-                continue
-            eyes = sorted(tuple(float(v) for v in ((p * INPUT - pad) / fit + offset) / scale) for p in pts[:2])
-            out.append(Detection((int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))),
-                                 (eyes[0], eyes[1]), score))
-        return out
+    @staticmethod
+    def _to_frame(box: np.ndarray, eyes: np.ndarray, score: float, scale: float,
+                  size: tuple[int, int]) -> list[Detection]:
+        """A box and eyes in small-picture px -> a frame ``Detection`` (``size``: the frame's w, h), the box
+        grown to frame the face as Haar's does; [] when it falls outside."""
+        centre, half = (box[0] + box[1]) / 2, (box[1] - box[0]) / 2
+        centre, half = centre - (0.0, BOX_UP * 2 * half[1]), half * BOX_GROW
+        x0, y0 = np.clip((centre - half) / scale, 0, size)
+        x1, y1 = np.clip((centre + half) / scale, 0, size)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return []
+        left, right = sorted(tuple(float(v) for v in p / scale) for p in eyes)
+        return [Detection((int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))),
+                          (left, right), score)]
