@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks import clips, suite
+from benchmarks import clips, common
 
 log = logging.getLogger("benchmarks")
 
@@ -135,13 +136,13 @@ def score(method: str, frames: list[tuple[str, np.ndarray, list[Box]]]) -> dict[
             "missed": missed}
 
 
-def photo_scene(opts: suite.Options) -> Path:
+def photo_scene(opts: common.Options) -> Path:
     """One face holding still, as ``benchmarks.scenes``' ``still`` (the same wall, a pixel of jitter, sensor
     noise, a slow exposure drift, 15 fps, 640x480) but the face a real photo's (the astronaut's head, face
     150 px): the FER2013 faces of the cpu section's scenes are picked by Haar and BlazeFace misses most of
     them, so there the two methods would not be doing the same job. Made once, cached."""
     seconds = 12.0 if opts.quick else 24.0
-    path = opts.cache / "scenes" / f"photo_still-{suite._digest('photo_still', seconds, files=[Path(__file__)])}.mp4"
+    path = opts.cache / "scenes" / f"photo_still-{common.digest('photo_still', seconds, files=[Path(__file__)])}.mp4"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ def photo_scene(opts: suite.Options) -> Path:
     return path
 
 
-def whole_process(opts: suite.Options, vgg: dict[str, Any] | None) -> dict[str, Any]:
+def whole_process(opts: common.Options, vgg: dict[str, Any] | None) -> dict[str, Any]:
     """Per method: CPU a frame at 15 fps and the share of frames with a face reported, in the empty room,
     the photo face holding still and the cpu section's FER2013 face holding still; unpaced FPS on the
     photo scene against the seed-style loop's; peak RSS of ``python -m edge`` with music on."""
@@ -181,17 +182,18 @@ def whole_process(opts: suite.Options, vgg: dict[str, Any] | None) -> dict[str, 
             row[f"{name}_cpu_ms"] = round(statistics.median(cpu.cpu_ms(r) for r in runs), 3)
             row[f"{name}_face_share"] = round(statistics.fmean(bool(r[7]) for r in runs[-1]), 3)
         row["fps"] = round(cpu.fps(cpu.probe(videos["photo"], 3 * frames, "--unpaced", *sets)), 1)
-        rss = suite.run_process(suite.edge_command(str(videos["photo"]), None, frames, 1, music=True)
-                                + ["--detect-method", method], lambda line: False)
+        rss = common.run_process([sys.executable, "-m", "edge", "--source", str(videos["photo"]), "--loop",
+                                  "--max-frames", str(frames), "--threads", "1", "--songs", str(common.SONGS),
+                                  "--detect-method", method], lambda line: False)
         row["peak_rss_mb_music"] = round(rss.peak_rss_mb, 1)
         out["methods"][method] = row
         log.info("detectors %s: %s", method, row)
     if vgg is not None:
-        out["seed_fps"] = suite.run_seed(str(videos["photo"]), vgg, 60 if opts.quick else 150)["fps"]
+        out["seed_fps"] = common.run_seed(str(videos["photo"]), vgg, 60 if opts.quick else 150)["fps"]
     return out
 
 
-def measure(opts: suite.Options, vgg: dict[str, Any] | None = None) -> dict[str, Any]:
+def measure(opts: common.Options, vgg: dict[str, Any] | None = None) -> dict[str, Any]:
     frames = test_set(opts.fer)
     rows = [score(m, frames) for m in METHODS]
     return {"set": [name for name, _, _ in frames], "rows": rows, "process": whole_process(opts, vgg)}
@@ -214,7 +216,7 @@ def table(d: dict[str, Any], markdown: bool = False) -> str:
         body.append([r["method"], f"{r['found']} of {r['faces']}", f"{r['false']} (+{r['frames_without_face']} "
                      "frames without a face)", f"{r['ms']:.1f}", f"{p.get('empty_cpu_ms', 0):.2f}",
                      cpu_cell("photo"), cpu_cell("still"), fps, f"{p.get('peak_rss_mb_music', 0):.0f}"])
-    return suite.render(head, body, markdown)
+    return common.render(head, body, markdown)
 
 
 def main() -> int:
@@ -230,13 +232,13 @@ def main() -> int:
     from benchmarks.clips import FER2013_DIR
 
     fer = Path(FER2013_DIR) if (Path(FER2013_DIR) / "val").is_dir() else None
-    opts = suite.Options(quick=args.quick, fer=fer)
+    opts = common.Options(quick=args.quick, fer=fer)
     if args.set_only:
         frames = test_set(fer)
         for r in (score(m, frames) for m in METHODS):
             print(r)
         return 0
-    d = measure(opts, suite.vgg19_bundle(opts))
+    d = measure(opts)  # alone: no seed-style figure (python -m benchmarks --only detectors has it)
     print(table(d))
     if args.json:
         args.json.write_text(json.dumps(d, indent=2) + "\n")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +18,7 @@ from edge.classify import DEFAULT_MODEL, Classifier, eye_angle, level
 from edge.detect import DetectConfig, DetectError, FaceFinder
 from edge.detectors.blazeface import SHORT, BlazeFace, anchors, decode, letterbox, weighted_nms
 from edge.types import Face, Frame
+from tests.rig import run_edge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -256,10 +255,8 @@ def test_missing_or_damaged_model_names_the_path_and_the_fix(tmp_path):
 def test_damaged_model_is_exit_2_and_one_line(tmp_path):
     bad = tmp_path / "face.tflite"
     bad.write_bytes(b"TFL3" + os.urandom(2000))
-    env = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    out = subprocess.run([sys.executable, "-m", "edge", "--source", str(tmp_path / "none.mp4"), "--music-enabled", "false",
-                          "--detect-method", "blazeface", "--detect-blazeface-model", str(bad)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    out = run_edge("--source", tmp_path / "none.mp4", "--music-enabled", "false", "--detect-method", "blazeface",
+                   "--detect-blazeface-model", bad)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and str(bad) in out.stderr and "detect.blazeface_model" in out.stderr
 
