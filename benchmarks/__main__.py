@@ -19,7 +19,9 @@ Six sections (``benchmarks/suite.py`` has the details):
 4. the bundles in ``models/``: size, their metadata's verification figures, a fresh FER2013 val accuracy,
    and per-face latency;
 5. ``memory``: peak RSS of the whole ``python -m edge`` process on the camera path with music on, and
-   where it goes (``benchmarks/memory.py``; the Pi Zero 2 W's 120 MB bar).
+   where it goes (``benchmarks/memory.py``; the Pi Zero 2 W's 120 MB bar);
+6. ``detectors``: Haar against BlazeFace: faces found and false faces on a built test set, ms a frame,
+   CPU a frame at 15 fps and peak RSS per method (``benchmarks/detectors.py``).
 
 The VGG19 bundle is made by the project's converter from the original recipe with random weights (size
 and speed are VGG19's, its answers mean nothing; see ``benchmarks/vgg19_int8.py``) and cached with the
@@ -145,6 +147,10 @@ def report(result: dict[str, Any], markdown: bool = False) -> str:
         from benchmarks import memory
 
         out.append(memory.report(result["memory"], markdown))
+    if "detectors" in result:
+        from benchmarks import detectors
+
+        out += ["\n6. Face detectors (benchmarks/detectors.py)", detectors.table(result["detectors"], markdown)]
     return "\n".join(out)
 
 

@@ -10,7 +10,8 @@ the process) and the face finder's gate state after each frame. ``--decode-only`
 ``VideoSource`` and does nothing else: the decode floor. Prints one JSON object on stdout: per frame
 ``[index, media t, cpu s, wall s, gate state, cascade ran, share searched, face boxes]``.
 
-The finder is reached through ``run``'s ``pipeline`` argument (the loop's own ``Pipeline``, kept).
+The finder's answers are noted through ``run``'s ``pipeline`` argument (the loop's own ``Pipeline``, its
+finder wrapped so that each frame's ``Found`` is kept).
 """
 
 from __future__ import annotations
@@ -51,11 +52,22 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
     from edge import config as configs
     from edge import loop
 
-    made: list[Any] = []
+    noted: list[Any] = []  # the finder's answer (edge.detect.Found) for the frame being processed
 
-    def pipeline(cfg: Any) -> Any:  # the loop's own stages, remembered so that on_frame can read the finder
-        made.append(loop.Pipeline(cfg))
-        return made[-1]
+    class Noting:
+        """The loop's own finder, keeping each frame's answer for on_frame."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def find(self, frame: Any) -> Any:
+            noted[:] = [self.inner.find(frame)]
+            return noted[0]
+
+    def pipeline(cfg: Any) -> Any:  # the loop's own stages, its finder wrapped
+        from edge.detect import FaceFinder
+
+        return loop.Pipeline(cfg, finder=Noting(FaceFinder(cfg.detect)))
 
     cfg = configs.load(None, {"source.spec": video, "source.realtime": paced, "source.loop": True,
                               "music.enabled": music, "output.log_every": 0, "output.max_frames": frames,
@@ -63,9 +75,9 @@ def loop_run(video: str, frames: int, paced: bool, music: bool, overrides: dict[
     rows: list[list[Any]] = []
 
     def on_frame(frame: Any) -> None:
-        finder = made[0].finder
-        rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), finder.state, finder.detected,
-                     round(finder.searched, 3), [list(f.box) for f in finder.faces]])
+        found = noted[0]
+        rows.append([frame.index, round(frame.t, 4), _cpu(), time.perf_counter(), found.state, found.detected,
+                     round(found.searched, 3), [list(f.box) for f in found.faces]])
 
     loop.run(cfg, on_frame=on_frame, pipeline=pipeline)
     return rows

@@ -450,7 +450,7 @@ def _fresh_accuracy(b: Any, opts: Options) -> dict[str, Any]:
 
 # -- all of it ---------------------------------------------------------------------------------------------
 
-SECTIONS = ("cpu", "stages", "end_to_end", "startup", "bundles", "memory")
+SECTIONS = ("cpu", "stages", "end_to_end", "startup", "bundles", "memory", "detectors")
 
 
 def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]:
@@ -486,6 +486,10 @@ def run_all(opts: Options, sections: Sequence[str] = SECTIONS) -> dict[str, Any]
         from benchmarks import memory
 
         result["memory"] = memory.measure(opts, files["640x480"])
+    if "detectors" in sections:
+        from benchmarks import detectors
+
+        result["detectors"] = detectors.measure(opts, vgg)
     result["benchmark_process_imported_tensorflow"] = any(m in sys.modules for m in ("tensorflow", "tf_keras", "keras"))
     result["load_average_end"] = _loadavg()
     result["seconds"] = round(time.perf_counter() - t0, 1)

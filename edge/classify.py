@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
@@ -21,6 +20,31 @@ log = logging.getLogger(__name__)
 _DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
 #: A bundle's ``preprocessing.interpolation`` -> OpenCV's resize flag (``converter.data`` uses it too).
 RESIZE = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
+
+
+def eye_angle(eyes: tuple[tuple[float, float], tuple[float, float]]) -> float:
+    """The tilt of the line from the left eye to the right one, in degrees (image axes: y down, so a
+    positive angle is a head tilted clockwise as seen on the screen)."""
+    (lx, ly), (rx, ry) = eyes
+    return math.degrees(math.atan2(ry - ly, rx - lx))
+
+
+def level(image: np.ndarray, box: Sequence[int], eyes: tuple[tuple[float, float], tuple[float, float]],
+          margin: float) -> np.ndarray:
+    """The face ``box`` grown by ``margin`` of its sides, cut from ``image`` turned about the box's centre
+    so that the eyes lie level (FER2013's faces are upright)::
+
+        M = R(centre, eye_angle) then a shift of the centre to the crop's centre
+        crop = warpAffine(image, M, (w (1 + 2 margin), h (1 + 2 margin)))
+
+    One affine warp of the crop's pixels only (never the whole frame); beyond the frame's edge the border
+    pixels repeat, as a tilted face near the edge needs corners that the frame lacks."""
+    x, y, w, h = box
+    cw, ch = max(1, int(round(w * (1 + 2 * margin)))), max(1, int(round(h * (1 + 2 * margin))))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    rot = cv2.getRotationMatrix2D((cx, cy), eye_angle(eyes), 1.0)
+    rot[:, 2] += (cw / 2.0 - cx, ch / 2.0 - cy)
+    return cv2.warpAffine(image, rot, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Classifier:
@@ -79,15 +103,19 @@ class Classifier:
     # -- the parts, each usable alone -------------------------------------------------------------
 
     def crop(self, image: np.ndarray, face: Face) -> np.ndarray:
-        """The face from a BGR frame, with the bundle's margin, in its color and size (uint8 HxWxC)."""
-        x, y, w, h = face.box
+        """The face from a BGR frame, with the bundle's margin, in its color and size (uint8 HxWxC); levelled
+        (``level``) when the face comes with its eyes."""
         m = self.bundle.preprocessing.crop_margin
-        H, W = image.shape[:2]
-        x0, y0 = max(0, int(round(x - m * w))), max(0, int(round(y - m * h)))
-        x1, y1 = min(W, int(round(x + w + m * w))), min(H, int(round(y + h + m * h)))
-        if x1 <= x0 or y1 <= y0:
-            x0, y0, x1, y1 = 0, 0, W, H
-        patch = image[y0:y1, x0:x1]
+        if face.eyes is not None:
+            patch = level(image, face.box, face.eyes, m)
+        else:
+            x, y, w, h = face.box
+            H, W = image.shape[:2]
+            x0, y0 = max(0, int(round(x - m * w))), max(0, int(round(y - m * h)))
+            x1, y1 = min(W, int(round(x + w + m * w))), min(H, int(round(y + h + m * h)))
+            if x1 <= x0 or y1 <= y0:
+                x0, y0, x1, y1 = 0, 0, W, H
+            patch = image[y0:y1, x0:x1]
         color = self.bundle.input.color
         if color == "gray":
             patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch

@@ -1,13 +1,15 @@
-"""Find faces: an OpenCV Haar cascade on a small gray frame, only when and where something moved, and a
-cheap IoU tracker between.
+"""Find faces: a detector (``edge.detectors``: Haar or BlazeFace) only when and where something moved,
+and a cheap IoU tracker between. This is the upper of detection's two layers (gating and tracking); the
+detector below it is a plain ``image, regions -> boxes (+ eyes)``.
 
 Doing less work is the point (a Pi has four small cores and sits in a room that is empty most of the
-day): the cascade runs on a copy downscaled to about ``detect_width`` pixels wide, and motion gating
-(``edge.motion``) decides when: in an empty, still room once a ``heartbeat``; while something moves on
-every ``every``-th frame, searching only the moving regions and the tracked faces; while tracked faces
-hold still every ``still_every`` seconds, around them. In between, the tracker carries the boxes.
+day): the detector runs on a copy at about ``detect_width`` pixels wide (a camera's ``lores`` stream
+when the frame carries one, else the frame shrunk), and motion gating (``edge.motion``, on the same
+small copy) decides when: in an empty, still room once a ``heartbeat``; while something moves on every
+``every``-th frame, searching only the moving regions and the tracked faces; while tracked faces hold
+still every ``still_every`` seconds, around them. In between, the tracker carries the boxes.
 Boxes come back in full-frame pixels with a ``track_id`` that stays the same while a face keeps being
-matched (IoU) from one detection to the next.
+matched (IoU) from one detection to the next, and the eyes where the detector finds them.
 
 ``DetectConfig.threads`` sets OpenCV's thread count (``cv2.setNumThreads``, process-wide) once, when the
 finder is made.
@@ -17,68 +19,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
-from edge.errors import MoodplayerError
+from edge import detectors
+from edge.detectors.base import Box, DetectError, Detection, Detector, Region, dedupe, detect_scale, iou, luma, to_full
+from edge.detectors.haar import DEFAULT_CASCADE, cascade_path, load_cascade
 from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
 from edge.types import Face, Frame
 from edge.settings import DetectConfig  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # x, y, w, h
-Region = tuple[Box, tuple[int, int]]  # where to search (full-frame px) and the face sides to look for (max 0: any)
+__all__ = ["DEFAULT_CASCADE", "Box", "DetectConfig", "DetectError", "Detection", "FaceFinder", "Found", "Region",
+           "Tracker", "cascade_path", "dedupe", "detect_scale", "iou", "load_cascade", "pad", "to_full"]
 
-DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
-
-
-class DetectError(MoodplayerError, RuntimeError):
-    """The face detector cannot start (a missing or broken cascade file); the message names the path."""
-
-
-def cascade_path(cfg: DetectConfig) -> Path:
-    """The cascade file ``cfg`` asks for (OpenCV's frontal-face cascade when empty)."""
-    if cfg.cascade:
-        return Path(cfg.cascade).expanduser()
-    return Path(cv2.data.haarcascades) / DEFAULT_CASCADE
-
-
-def load_cascade(path: Path | str) -> cv2.CascadeClassifier:
-    """A loaded cascade, or ``DetectError`` naming the path."""
-    path = Path(path)
-    if not path.is_file():
-        raise DetectError(f"Haar cascade {path} not found: set detect.cascade to a cascade XML file, or leave "
-                          f"it empty for OpenCV's {DEFAULT_CASCADE} (shipped with opencv-python-headless)")
-    cascade = cv2.CascadeClassifier()
-    try:
-        loaded = cascade.load(str(path))
-    except (cv2.error, SystemError):  # OpenCV raises on XML it cannot parse
-        loaded = False
-    if not loaded or cascade.empty():
-        raise DetectError(f"Haar cascade {path} did not load: is it an OpenCV cascade XML file? "
-                          f"(OpenCV's {cv2.data.haarcascades} has {DEFAULT_CASCADE})")
-    return cascade
-
-
-def detect_scale(width: int, detect_width: int) -> float:
-    """The factor that shrinks a frame ``width`` wide to about ``detect_width`` (1.0: never upscale)."""
-    return min(1.0, detect_width / float(width))
-
-
-def to_full(boxes: Sequence[Sequence[float]], scale: float, size: tuple[int, int]) -> list[Box]:
-    """Boxes found on a frame shrunk by ``scale`` -> full-frame pixels, clipped to ``size`` (w, h)."""
-    width, height = size
-    out = []
-    for x, y, w, h in boxes:
-        x0, y0 = max(0, int(round(x / scale))), max(0, int(round(y / scale)))
-        x1, y1 = min(width, int(round((x + w) / scale))), min(height, int(round((y + h) / scale)))
-        if x1 > x0 and y1 > y0:
-            out.append((x0, y0, x1 - x0, y1 - y0))
-    return out
+Eyes = tuple[tuple[float, float], tuple[float, float]]
 
 
 def pad(box: Box, share: float, size: tuple[int, int]) -> Box:
@@ -89,29 +47,11 @@ def pad(box: Box, share: float, size: tuple[int, int]) -> Box:
     return x0, y0, min(size[0], x + w + m) - x0, min(size[1], y + h + m) - y0
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def dedupe(boxes: Sequence[Box], overlap: float = 0.3) -> list[Box]:
-    """Largest first, each box kept unless it overlaps (IoU) a kept one by more than ``overlap``: one box
-    per face when overlapping search regions found it twice."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        if all(iou(box, k) <= overlap for k in kept):
-            kept.append(box)
-    return kept
-
-
 @dataclass
 class _Track:
     track_id: int
     box: Box
+    eyes: Eyes | None = None
     misses: int = 0
 
 
@@ -124,8 +64,10 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
-    def update(self, boxes: Sequence[Box]) -> list[Face]:
-        """Fold in one detection's boxes; returns every live track (matched, new, or recently missed)."""
+    def update(self, boxes: Sequence[Box], eyes: Sequence[Eyes | None] | None = None) -> list[Face]:
+        """Fold in one detection's boxes (and each one's eyes, where the detector found them); returns every
+        live track (matched, new, or recently missed). A track between detections keeps its last eyes."""
+        eyes = list(eyes) if eyes is not None else [None] * len(boxes)
         pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self._tracks) for bi, b in enumerate(boxes)),
                        reverse=True)
         matched_tracks: set[int] = set()
@@ -138,6 +80,7 @@ class Tracker:
             matched_tracks.add(ti)
             matched_boxes.add(bi)
             self._tracks[ti].box = tuple(boxes[bi])
+            self._tracks[ti].eyes = eyes[bi]
             self._tracks[ti].misses = 0
         kept = []
         for ti, track in enumerate(self._tracks):
@@ -148,14 +91,14 @@ class Tracker:
             kept.append(track)
         for bi, box in enumerate(boxes):
             if bi not in matched_boxes:
-                kept.append(_Track(self._next_id, tuple(box)))
+                kept.append(_Track(self._next_id, tuple(box), eyes[bi]))
                 self._next_id += 1
         self._tracks = kept
         return self.faces()
 
     def faces(self) -> list[Face]:
         """The current tracks as faces, largest first."""
-        faces = [Face(t.box, t.track_id) for t in self._tracks]
+        faces = [Face(t.box, t.track_id, t.eyes) for t in self._tracks]
         return sorted(faces, key=lambda f: (-f.area, f.track_id))
 
     def reset(self) -> None:
@@ -173,99 +116,89 @@ TRACK_SIDES = (0.8, 1.25)
 FULL_FRAME_ABOVE = 0.6
 
 
-class FaceFinder:
-    """Frame -> faces: the cascade when the gate says so (``edge.motion``), the tracker's boxes between.
+@dataclass(frozen=True)
+class Found:
+    """What ``FaceFinder.find`` decided for one frame.
 
-    After each ``find``: ``state`` is the gate's state (``idle``, ``active``, ``still``), ``detected``
-    whether the cascade ran, ``searched`` the share of the frame it searched (0 when it did not run),
-    and ``reread`` whether the faces' expressions should be
-    read (classified) on this frame: when the tracks changed, or ``cfg.reread`` seconds after the last
-    read; in between the previous reading holds (the mood filter's smoothing is
-    timed by frame time, so reading at 5 Hz instead of 15 changes its answer by a frame or two).
+    ``faces``: largest first, at most ``max_faces``; ``reread``: whether to read (classify) their
+    expressions on this frame (the tracks changed, or ``reread`` seconds passed since the last read; in
+    between the previous reading holds: the mood filter's smoothing is timed by frame time, so reading at
+    5 Hz instead of 15 changes its answer by a frame or two); ``state``: the gate's (``idle``, ``active``,
+    ``still``); ``detected``: whether the detector ran; ``searched``: the share of the frame it searched
+    (0 when it did not run).
     """
 
-    def __init__(self, cfg: DetectConfig | None = None) -> None:
+    faces: tuple[Face, ...]
+    reread: bool
+    state: str
+    detected: bool
+    searched: float
+
+
+class FaceFinder:
+    """Frame -> ``Found``: the detector when the gate says so (``edge.motion``), the tracker's boxes between.
+
+    ``detector`` (default: the one ``cfg.method`` names, ``edge.detectors.make``) is the plain lower layer.
+    """
+
+    def __init__(self, cfg: DetectConfig | None = None, detector: Detector | None = None) -> None:
         self.cfg = cfg or DetectConfig()
         if self.cfg.threads:
             cv2.setNumThreads(self.cfg.threads)
-        self.path = cascade_path(self.cfg)
-        self._cascade = load_cascade(self.path)
+        self.detector = detector if detector is not None else detectors.make(self.cfg)
         self._tracker = Tracker(self.cfg.lost_after, self.cfg.match_iou)
         self._motion = MotionDetector(self.cfg.motion_width, self.cfg.motion_threshold, self.cfg.motion_area)
         self._gate = Gate(self.cfg.every, self.cfg.heartbeat, self.cfg.still_every, self.cfg.settle)
         self._calls = 0
-        self._faces: list[Face] = []
-        self.state, self.detected, self.searched = ACTIVE, False, 0.0
-        self.reread = True
+        self._faces: tuple[Face, ...] = ()
+        self._state = ACTIVE
         self._read: tuple[float, list[int]] | None = None  # frame time and track ids of the last read
         self._whole: float | None = None  # frame time of the last whole-frame search
         self._lost = False  # a track was dropped at the last detection: look everywhere next time
 
     def detect(self, image: np.ndarray, regions: Sequence[Region] | None = None) -> list[Box]:
-        """Run the cascade once on a BGR (or gray) image, in ``regions`` (None: all of it): boxes in its
+        """The detector once on a BGR (or gray) image, in ``regions`` (None: all of it): boxes in its
         pixels, largest first, no tracking."""
-        height, width = image.shape[:2]
-        scale = detect_scale(width, self.cfg.detect_width)
-        boxes: list[Box] = []
-        for (x, y, w, h), sides in regions if regions is not None else [((0, 0, width, height), None)]:
-            found = self._cascade_on(image[y:y + h, x:x + w], scale, sides)
-            boxes += [(bx + x, by + y, bw, bh) for bx, by, bw, bh in found]
-        return dedupe(boxes) if regions is not None else sorted(boxes, key=lambda b: -b[2] * b[3])
+        return [d.box for d in self.detector.detect(image, regions)]
 
-    def _cascade_on(self, image: np.ndarray, scale: float, sides: tuple[int, int] | None = None) -> list[Box]:
-        """The cascade on one crop shrunk by ``scale``; ``sides`` (full-frame px) bounds the face size."""
-        cfg = self.cfg
-        height, width = image.shape[:2]
-        low, high = sides or (cfg.min_face, 0)
-        side = max(1, int(round(max(cfg.min_face, low) * scale)))
-        if min(width, height) * scale < side:
-            return []
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        if scale < 1.0:
-            small_size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
-            gray = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA)
-        if cfg.equalize:
-            gray = cv2.equalizeHist(gray)
-        top = int(round(high * scale))
-        found = self._cascade.detectMultiScale(gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
-                                               minSize=(side, side), maxSize=(top, top) if top > side else (0, 0))
-        return to_full(found if len(found) else [], scale, (width, height))
+    def faces_in(self, image: np.ndarray) -> list[Face]:
+        """One detection on a still picture: at most ``max_faces`` faces, ids 1, 2 ..., eyes where found."""
+        found = self.detector.detect(image)[:self.cfg.max_faces]
+        return [Face(d.box, i + 1, d.eyes) for i, d in enumerate(found)]
 
-    def find(self, frame: Frame) -> list[Face]:
-        """The faces in ``frame``, largest first, at most ``max_faces``; the cascade runs when the gate says
-        (``gate`` off: on every ``every``-th call, on the whole frame)."""
+    def find(self, frame: Frame) -> Found:
+        """The faces in ``frame`` and what was decided; the detector runs when the gate says (``gate`` off:
+        on every ``every``-th call, on the whole frame)."""
         cfg = self.cfg
+        height, width = frame.image.shape[:2]
         if cfg.gate:
-            motion = self._motion.update(frame.image, frame.t)
-            self.state, due = self._gate.decide(frame.t, motion.moving, bool(self._faces))
+            small = luma(frame.lores) if frame.lores is not None else frame.image
+            motion = self._motion.update(small, frame.t, size=(width, height))
+            self._state, due = self._gate.decide(frame.t, motion.moving, bool(self._faces))
         else:
             due = self._calls % cfg.every == 0
-        self.detected, self.searched = due, 0.0
+        searched = 0.0
         if due:
             regions = self._regions(frame.image.shape, frame.t) if cfg.gate else None
-            height, width = frame.image.shape[:2]
-            self.searched = 1.0 if regions is None else sum(w * h for (_, _, w, h), _ in regions) / float(width * height)
+            searched = 1.0 if regions is None else sum(w * h for (_, _, w, h), _ in regions) / float(width * height)
             if regions is None:
                 self._whole = frame.t
             before = {f.track_id for f in self._tracker.faces()}
-            tracks = self._tracker.update(self.detect(frame.image, regions))
+            found = self.detector.detect(frame.image, regions, frame.lores)
+            tracks = self._tracker.update([d.box for d in found], [d.eyes for d in found])
             self._lost = bool(before - {f.track_id for f in tracks})
-            self._faces = tracks[:cfg.max_faces]
+            self._faces = tuple(tracks[:cfg.max_faces])
         self._calls += 1
-        self._mark_reread(frame.t)
-        return list(self._faces)
+        return Found(self._faces, self._reread(frame.t), self._state, due, searched)
 
-    @property
-    def faces(self) -> list[Face]:
-        """The faces the latest ``find`` returned."""
-        return list(self._faces)
-
-    def _mark_reread(self, t: float) -> None:
+    def _reread(self, t: float) -> bool:
+        """Whether to read the faces now (``Found.reread``); a read is remembered."""
         ids = [f.track_id for f in self._faces]
         last = self._read
-        self.reread = last is None or last[1] != ids or t < last[0] or t - last[0] >= self.cfg.reread - 1e-9
-        if self.reread:
+        again = last is None or last[1] != ids or t < last[0] or t - last[0] >= self.cfg.reread - 1e-9
+        if again:
             self._read = (t, ids)
+        return again
 
     def _regions(self, shape: tuple[int, ...], t: float) -> list[Region] | None:
         """Where to search now (None: the whole frame). The whole frame when idle, after a track was lost,
@@ -274,13 +207,13 @@ class FaceFinder:
         (``TRACK_SIDES``), and while active around the latest motion that those regions do not explain,
         for faces of any size. Every box is grown by ``REGION_PAD``; the whole frame is searched instead
         when any-size regions would cover most of it."""
-        if (self.state == IDLE or self._lost or self._whole is None or t < self._whole
+        if (self._state == IDLE or self._lost or self._whole is None or t < self._whole
                 or t - self._whole >= self.cfg.heartbeat - 1e-9):
             return None
         size = (shape[1], shape[0])
         regions = [(pad(f.box, REGION_PAD, size), (int(TRACK_SIDES[0] * f.box[2]), int(TRACK_SIDES[1] * f.box[2])))
                    for f in self._faces]
-        if self.state == ACTIVE:
+        if self._state == ACTIVE:
             regions += [(pad(box, REGION_PAD, size), (self.cfg.min_face, 0))
                         for box in self._motion.boxes_outside([box for box, _ in regions])]
         open_area = sum(w * h for (_, _, w, h), (_, top) in regions if top == 0)
@@ -294,6 +227,6 @@ class FaceFinder:
         self._motion.reset()
         self._gate.reset()
         self._calls = 0
-        self._faces = []
+        self._faces = ()
         self._read = self._whole = None
         self._lost = False

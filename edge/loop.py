@@ -154,7 +154,7 @@ class Pipeline:
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
         self._first: float | None = None
         self._unhealthy = False
-        self._emotions: list = []  # the faces' latest reading (FaceFinder.reread says when to read again)
+        self._emotions: list = []  # the faces' latest reading (Found.reread says when to read again)
 
     def write_reports(self, t: float) -> None:
         """Write what the player reported since the last frame, at frame time ``t`` (the loop's thread)."""
@@ -219,9 +219,10 @@ class Pipeline:
                 self._odd_frames = True
             frame = dataclasses.replace(frame, image=as_bgr8(image))
         timer.lap("read")
-        faces = self.finder.find(frame)
+        found = self.finder.find(frame)
+        faces = list(found.faces)
         timer.lap("detect")
-        if getattr(self.finder, "reread", True) or len(faces) != len(self._emotions):  # else the last reading holds
+        if found.reread:  # else the last reading holds
             self._emotions = self.classifier.classify(frame, faces)
         emotions = self._emotions
         timer.lap("classify")

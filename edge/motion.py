@@ -67,18 +67,21 @@ class MotionDetector:
         self._background: np.ndarray | None = None
         self._mask: np.ndarray | None = None  # the latest motion's changed pixels (tiny, dilated)
         self._t = 0.0
-        self._full: tuple[int, int] = (0, 0)
+        self._full: tuple[int, int] = (0, 0)  # the frame's size: boxes come back in its pixels
+        self._image: tuple[int, int] = (0, 0)  # the size of the picture given (the frame or a smaller copy)
         self._small: tuple[int, int] = (0, 0)
 
     def reset(self) -> None:
         """Forget the background; the next frame becomes it (and reports no motion)."""
         self._background = self._mask = None
 
-    def tiny(self, image: np.ndarray) -> np.ndarray:
-        """The blurred gray copy the detector compares (``width`` wide, the frame's aspect)."""
+    def tiny(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The blurred gray copy the detector compares (``width`` wide, the frame's aspect). ``size``: the
+        full frame's (w, h) when ``image`` is a smaller copy of it (a camera's lores Y plane)."""
         height, width = image.shape[:2]
-        if self._full != (width, height):
-            self._full = (width, height)
+        full = size or (width, height)
+        if self._full != full or self._image != (width, height):
+            self._full, self._image = full, (width, height)
             small_w = min(self.width, width)
             self._small = (small_w, max(1, int(round(height * small_w / width))))
             self.reset()  # the background and the last mask are of the old size
@@ -87,9 +90,10 @@ class MotionDetector:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         return cv2.GaussianBlur(small, (3, 3), 0)
 
-    def update(self, image: np.ndarray, t: float) -> Motion:
-        """Compare ``image`` (BGR or gray) at frame time ``t`` with the background, then fold it in."""
-        gray = self.tiny(image)
+    def update(self, image: np.ndarray, t: float, size: tuple[int, int] | None = None) -> Motion:
+        """Compare ``image`` (BGR or gray) at frame time ``t`` with the background, then fold it in;
+        ``size`` as for ``tiny``."""
+        gray = self.tiny(image, size)
         if self._background is None or t < self._t:  # the first frame, or time went back: start afresh
             self._background, self._t = gray.astype(np.float32), t
             return Motion()

@@ -6,6 +6,7 @@ re-exports its own (``edge.detect.DetectConfig`` is ``edge.settings.DetectConfig
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +57,15 @@ class SourceConfig:
             raise ValueError(f"'color_order' must be one of {', '.join(COLOR_ORDERS)}, got {self.color_order!r}")
 
 
+#: The face detectors ``detect.method`` can name (``edge.detectors``).
+DETECT_METHODS: tuple[str, ...] = ("haar", "blazeface")
+#: BlazeFace's network as the project ships it (models/blazeface/README.md: where it comes from).
+DEFAULT_BLAZEFACE = Path(__file__).resolve().parent.parent / "models" / "blazeface" / "face_detection_full_range.tflite"
+
+
 @dataclass(frozen=True)
 class DetectConfig:
-    """Haar detection, motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
+    """Face detection (Haar or BlazeFace), motion gating and tracking. ``min_face`` is in full-frame pixels; ``lost_after``
     is how many detections in a row may miss a face before its track is dropped (1: at the first miss);
     ``heartbeat``, ``still_every`` and ``settle`` are seconds of frame time (``edge.motion``)."""
 
@@ -85,8 +92,17 @@ class DetectConfig:
     reread: float = key(0.2, "time between re-reads (classifications) of tracked faces between detections "
                         "(s, >= 0; 0: every frame)")
     threads: int = key(1, "OpenCV threads, process-wide (>= 0; 0: OpenCV's own default)")
+    method: str = key("haar", "face detector: haar (OpenCV's cascade: frontal, upright faces) | blazeface "
+                              "(MediaPipe's network: turned, tilted and dim faces too, and the eyes to level the crop)")
+    blazeface_model: str = key("", "BlazeFace full-range .tflite file for method = blazeface (a "
+                                   "face_detection_short_range.tflite beside it searches around tracked faces); "
+                                   "empty: models/blazeface/face_detection_full_range.tflite")
 
     def __post_init__(self) -> None:
+        if self.method not in DETECT_METHODS:
+            close = difflib.get_close_matches(self.method, DETECT_METHODS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"'method' must be one of {', '.join(DETECT_METHODS)}, got {self.method!r}{hint}")
         for name in ("detect_width", "every", "min_face", "max_faces", "lost_after", "motion_width",
                      "motion_threshold"):
             if getattr(self, name) < 1:

@@ -63,8 +63,7 @@ class Display(Protocol):
 def judge(path: Path | str, image: np.ndarray, finder: FaceFinder, classifier: Classifier,
           mood_cfg: MoodConfig) -> Still:
     """One decoded photo (HxWx3 uint8 BGR): at most ``finder.cfg.max_faces`` faces, their emotions, the mood."""
-    boxes = finder.detect(image)[:finder.cfg.max_faces]
-    faces = tuple(Face(box, i + 1) for i, box in enumerate(boxes))
+    faces = tuple(finder.faces_in(image))
     emotions = tuple(classifier.classify(Frame(image, 0.0, 0), faces))
     return Still(str(path), image, faces, emotions, room_from(mood_cfg, classifier.labels, faces, emotions))
 

@@ -211,10 +211,11 @@ def terminate(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 class OneFace:
     """A face finder stand-in that sees one face in every frame."""
 
-    def find(self, frame: Any) -> list:
+    def find(self, frame: Any) -> Any:
+        from edge.detect import Found
         from edge.types import Face
 
-        return [Face((260, 180, 120, 120), 1)]
+        return Found((Face((260, 180, 120, 120), 1),), reread=True, state="active", detected=True, searched=1.0)
 
 
 class Reading:

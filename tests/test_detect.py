@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
-from edge.detect import DetectConfig, DetectError, FaceFinder, Tracker, detect_scale, dedupe, iou, pad, to_full
+from edge.detect import (DetectConfig, DetectError, Detection, FaceFinder, Tracker, detect_scale, dedupe, iou, pad,
+                         to_full)
 from edge.types import Frame
 
 
@@ -20,9 +21,9 @@ def frame(image: np.ndarray, index: int = 0) -> Frame:
 def test_no_face_in_blank_or_noise():
     finder = FaceFinder(DetectConfig(every=1))
     rng = np.random.default_rng(0)
-    assert finder.find(frame(np.zeros((480, 640, 3), np.uint8))) == []
-    assert finder.find(frame(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), 1)) == []
-    assert finder.find(frame(clips.background(seed=3), 2)) == []
+    assert finder.find(frame(np.zeros((480, 640, 3), np.uint8))).faces == ()
+    assert finder.find(frame(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), 1)).faces == ()
+    assert finder.find(frame(clips.background(seed=3), 2)).faces == ()
 
 
 def test_downscale_never_upscales_and_boxes_map_back_clipped():
@@ -72,38 +73,41 @@ def test_tracker_matches_best_overlap_first():
     assert {f.box[0]: f.track_id for f in after} == {5: left, 85: right}
 
 
-class CountingFinder(FaceFinder):
-    """The real finder with the cascade replaced by a script of boxes, counting detections."""
+class CountingDetector:
+    """A detector that answers a script of boxes, counting detections (the real finder runs above it)."""
 
-    def __init__(self, cfg, script):
-        super().__init__(cfg)
+    def __init__(self, script):
         self.script = script
         self.calls = 0
         self.regions = []
 
-    def detect(self, image, regions=None):
+    def detect(self, image, regions=None, lores=None):
         self.regions.append(regions)
         boxes = self.script(self.calls)
         self.calls += 1
-        return boxes
+        return [Detection(b) for b in boxes]
+
+
+def CountingFinder(cfg, script):  # noqa: N802 (reads as the finder it builds)
+    return FaceFinder(cfg, detector=CountingDetector(script))
 
 
 def test_detects_only_every_n_frames_and_carries_boxes_between():
     finder = CountingFinder(DetectConfig(every=3, gate=False), lambda n: [(100 + 10 * n, 100, 80, 80)])
     image = np.zeros((480, 640, 3), np.uint8)
-    results = [finder.find(frame(image, i)) for i in range(10)]
-    assert finder.calls == 4  # frames 0, 3, 6, 9
+    results = [finder.find(frame(image, i)).faces for i in range(10)]
+    assert finder.detector.calls == 4  # frames 0, 3, 6, 9
     assert [r[0].box[0] for r in results] == [100, 100, 100, 110, 110, 110, 120, 120, 120, 130]
     assert len({r[0].track_id for r in results}) == 1
     finder.reset()
     finder.find(frame(image, 10))
-    assert finder.calls == 5  # reset: the next frame detects
+    assert finder.detector.calls == 5  # reset: the next frame detects
 
 
 def test_at_most_max_faces_largest_first():
     boxes = [(0, 0, 50, 50), (100, 0, 90, 90), (300, 0, 70, 70)]
     finder = CountingFinder(DetectConfig(every=1, max_faces=2), lambda n: boxes)
-    faces = finder.find(frame(np.zeros((480, 640, 3), np.uint8)))
+    faces = finder.find(frame(np.zeros((480, 640, 3), np.uint8))).faces
     assert [f.box for f in faces] == [(100, 0, 90, 90), (300, 0, 70, 70)]
 
 
@@ -161,11 +165,11 @@ def assert_on_face(box, face_box):
 def test_face_found_in_full_frame_pixels(faces):
     finder = FaceFinder(DetectConfig(every=1))
     image = clips.face_canvas([faces[0]], [(220, 140)], size=200)
-    (face,) = finder.find(frame(image))
+    (face,) = finder.find(frame(image)).faces
     assert_on_face(face.box, (220, 140, 200, 200))
     # the same scene at twice the resolution (detected at a quarter): the box doubles
     big = FaceFinder(DetectConfig(every=1)).find(frame(clips.face_canvas([faces[0]], [(440, 280)], (1280, 960),
-                                                                          size=400)))
+                                                                          size=400))).faces
     assert len(big) == 1
     assert_on_face(big[0].box, (440, 280, 400, 400))
     assert np.allclose(big[0].box, 2 * np.array(face.box), atol=0.1 * 400)
@@ -174,7 +178,7 @@ def test_face_found_in_full_frame_pixels(faces):
 def test_face_at_the_frame_edge_is_clipped(faces):
     finder = FaceFinder(DetectConfig(every=1))
     image = clips.face_canvas([faces[0]], [(0, 480 - 180)], size=180)  # touching the left and bottom edges
-    (face,) = finder.find(frame(image))
+    (face,) = finder.find(frame(image)).faces
     x, y, w, h = face.box
     assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= 480
     assert abs(x + w / 2 - 90) <= 0.2 * 180 and abs(y + h / 2 - (480 - 90)) <= 0.2 * 180
@@ -184,14 +188,14 @@ def test_two_faces_largest_first_distinct_ids(faces):
     finder = FaceFinder(DetectConfig(every=1))
     left = clips.face_canvas([faces[0]], [(40, 120)], size=180)
     image = clips.face_canvas([faces[1]], [(400, 160)], size=150, bg=left)  # a smaller face on the right
-    found = finder.find(frame(image))
+    found = finder.find(frame(image)).faces
     assert len(found) == 2
     assert found[0].area >= found[1].area
     by_side = sorted(found, key=lambda f: f.box[0])
     assert_on_face(by_side[0].box, (40, 120, 180, 180))
     assert_on_face(by_side[1].box, (400, 160, 150, 150))
     assert found[0].track_id != found[1].track_id
-    only = FaceFinder(DetectConfig(every=1, max_faces=1)).find(frame(image))
+    only = FaceFinder(DetectConfig(every=1, max_faces=1)).find(frame(image)).faces
     assert [f.box for f in only] == [found[0].box]
 
 
@@ -201,7 +205,7 @@ def test_track_id_stable_while_the_face_moves(faces):
     ids, seen = set(), 0
     for i in range(12):
         x, y = 150 + 6 * i, 120 + 3 * i
-        found = finder.find(frame(clips.face_canvas([faces[1]], [(x, y)], size=190, bg=backdrop), i))
+        found = finder.find(frame(clips.face_canvas([faces[1]], [(x, y)], size=190, bg=backdrop), i)).faces
         if found:
             seen += 1
             ids.add(found[0].track_id)
@@ -212,5 +216,5 @@ def test_track_id_stable_while_the_face_moves(faces):
 
 def test_min_face_is_in_full_frame_pixels(faces):
     image = clips.face_canvas([faces[0]], [(220, 140)], size=200)
-    assert FaceFinder(DetectConfig(min_face=300)).find(frame(image)) == []
-    assert len(FaceFinder(DetectConfig(min_face=150)).find(frame(image))) == 1
+    assert FaceFinder(DetectConfig(min_face=300)).find(frame(image)).faces == ()
+    assert len(FaceFinder(DetectConfig(min_face=150)).find(frame(image)).faces) == 1

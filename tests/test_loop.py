@@ -15,6 +15,7 @@ from tests.rig import confident, env, read_events
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier
+from edge.detect import Found
 from edge.loop import Pipeline, run
 from edge.music.outputs.mixer import MixerOutput
 from edge.music.recommend import Recommender
@@ -135,8 +136,8 @@ def test_the_device_never_imports_tensorflow(blank_video):
 class OneFace:
     """A finder that sees one face in every frame."""
 
-    def find(self, frame) -> list[Face]:
-        return [Face((260, 180, 120, 120), 1)]
+    def find(self, frame) -> Found:
+        return Found((Face((260, 180, 120, 120), 1),), reread=True, state="active", detected=True, searched=1.0)
 
 
 class Scripted:

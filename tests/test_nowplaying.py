@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge import config as configs
+from edge.detect import Found
 from edge.loop import Pipeline
 from edge.nowplaying import (
     FADE_S,
@@ -147,8 +148,8 @@ def test_song_tags_from_the_file(tmp_path):
 
 
 class _OneFace:
-    def find(self, frame) -> list[Face]:
-        return [Face((200, 120, 200, 200), 1)]
+    def find(self, frame) -> Found:
+        return Found((Face((200, 120, 200, 200), 1),), reread=True, state="active", detected=True, searched=1.0)
 
 
 class _Happy:

@@ -6,7 +6,8 @@ For each CPU name it reads ``probe.<cpu>.json`` and ``events.<cpu>.{mkv,mp4}.jso
 ones (``probe.x86.json``, ``events.x86.{mkv,mp4}.jsonl``) and checks:
 
 - probe: it ran on aarch64 from the installed package; same labels and top labels, every class
-  probability within ``--tolerance`` of x86;
+  probability within ``--tolerance`` of x86; BlazeFace's faces on the probe's frames (``detect.npy``):
+  as many, every box and eye within 2 px and every score within 0.01 of x86's;
 - mood events: the same sequence (frame time, mood, faces), confidence/valence/arousal within tolerance;
 - song events: the same sequence of moods, each song from its mood's folder (which song of the folder
   is the recommender's choice, and the player thread's ``t`` depends on speed: neither is compared);
@@ -70,6 +71,32 @@ def compare_probe(ref: dict, arm: dict, tol: float, diff: Diff) -> float:
     if arm["top"] != ref["top"]:
         diff(f"probe top labels {arm['top']} != x86 {ref['top']}")
     return worst
+
+
+def compare_blazeface(ref: dict, arm: dict, px: float, diff: Diff) -> str:
+    """BlazeFace's faces on the probe's frames: as many on each frame, every box and eye within ``px``
+    pixels of x86's and every score within 0.01. Not gated when the x86 reference has none."""
+    if "blazeface" not in ref:
+        return "not probed"
+    if "blazeface" not in arm:
+        diff("probe: no BlazeFace boxes on arm64 (models/blazeface beside the bundle folder?)")
+        return "missing"
+    same = total = 0
+    for i, (rf, af) in enumerate(zip(ref["blazeface"], arm["blazeface"])):
+        if len(rf) != len(af):
+            diff(f"BlazeFace frame {i}: {len(af)} faces on arm64, {len(rf)} on x86")
+            continue
+        for a, b in zip(rf, af):
+            total += 1
+            worst = max([abs(x - y) for x, y in zip(a["box"], b["box"])]
+                        + [abs(x - y) for p, q in zip(a["eyes"], b["eyes"]) for x, y in zip(p, q)])
+            if worst > px or abs(a["score"] - b["score"]) > 0.01:
+                diff(f"BlazeFace frame {i}: {b} on arm64, {a} on x86")
+            else:
+                same += 1
+    if len(ref["blazeface"]) != len(arm["blazeface"]):
+        diff(f"BlazeFace: {len(arm['blazeface'])} frames on arm64, {len(ref['blazeface'])} on x86")
+    return f"{same}/{total}"
 
 
 def compare_events(ref: list[dict], arm: list[dict], tol: float, diff: Diff, strict: bool = True) -> dict:
@@ -164,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         probe_dp = compare_probe(ref_probe, arm_probe, args.tolerance, diff)
+        faces = compare_blazeface(ref_probe, arm_probe, 2.0, diff)
         mkv = compare_events(ref_events["mkv"], arm_events["mkv"], args.tolerance, diff)
         mp4 = compare_events(ref_events["mp4"], arm_events["mp4"], args.tolerance, diff, strict=False)
         verdict = "ok" if not diff.problems else f"FAIL ({len(diff.problems)} differences)"
         failed |= bool(diff.problems)
-        parts.append(f"{cpu} {verdict}: probe max|Δp| {probe_dp:.4f}; mkv moods {mkv['moods']} songs {mkv['songs']} "
+        parts.append(f"{cpu} {verdict}: probe max|Δp| {probe_dp:.4f}, BlazeFace faces {faces}; mkv moods {mkv['moods']} songs {mkv['songs']} "
                      f"frames {mkv['frames']} boxes {mkv['boxes']} max|Δp| {mkv['loop_dp']:.4f}; "
                      f"mp4 moods {mp4['moods']} songs {mp4['songs']} (boxes {mp4['boxes']}, "
                      f"max|Δp| {mp4['loop_dp']:.4f}: not gated)")

@@ -28,6 +28,24 @@ def versions() -> dict[str, str]:
     return out
 
 
+def detect_faces(model: str, faces: str) -> list | None:
+    """BlazeFace (``edge.detectors.blazeface``, one thread) on the frames of ``detect.npy`` beside the faces
+    file, its model from ``blazeface/`` beside the bundle folder: per frame, each face's box, eyes and
+    score. None when either is absent (an older reference)."""
+    from pathlib import Path
+
+    frames_file = Path(faces).with_name("detect.npy")
+    model_file = Path(model).resolve().parent / "blazeface" / "face_detection_full_range.tflite"
+    if not frames_file.is_file() or not model_file.is_file():
+        return None
+    from edge.detectors.blazeface import BlazeFace
+    from edge.settings import DetectConfig
+
+    detector = BlazeFace(DetectConfig(method="blazeface", blazeface_model=str(model_file), threads=1))
+    return [[{"box": list(d.box), "eyes": [[round(v, 2) for v in p] for p in d.eyes], "score": round(d.score, 4)}
+             for d in detector.detect(frame)] for frame in np.load(frames_file)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="bundle folder")
@@ -54,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if not np.all(np.isfinite(probs)) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
         print(f"probe: probabilities are not a distribution: {probs}", file=sys.stderr)
         return 1
+    blazeface = detect_faces(args.model, args.faces)
     result = {
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -65,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         "top": [bundle.labels[i] for i in probs.argmax(axis=1)],
         "seconds": {"import": round(t_import, 2), "predict": round(t_predict, 3)},
     }
+    if blazeface is not None:
+        result["blazeface"] = blazeface
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print(f"probe: {result['machine']} Python {result['python']} {result['backend']} "

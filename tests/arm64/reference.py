@@ -3,7 +3,8 @@ reference answers (the probe's probabilities, the headless loop's events with pe
 
     .venv/bin/python -u tests/arm64/reference.py --fer ../shared/datasets/fer2013 --out /tmp/share
 
-Writes into ``--out``: clip.mkv and clip.mp4 (the same frames), clip.json, faces.npy, probe.py,
+Writes into ``--out``: clip.mkv and clip.mp4 (the same frames), clip.json, faces.npy, detect.npy (frames for
+BlazeFace's boxes), probe.py,
 probe.x86.json, events.x86.mkv.jsonl, events.x86.mp4.jsonl. The FER2013 faces only ever land in
 ``--out`` (a temporary folder), never in the repository.
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     faces = [clips.load_face(p) for e in EMOTIONS for p in clips.fer_files(args.fer, e)[:args.per_emotion]]
     np.save(out / "faces.npy", np.stack(faces).astype(np.uint8))
+    np.save(out / "detect.npy", detect_frames(frames[0]))
     shutil.copy(HERE / "probe.py", out / "probe.py")
 
     env = {**os.environ, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
@@ -94,6 +96,23 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
     return 0
+
+
+def detect_frames(clip_frame: np.ndarray) -> np.ndarray:
+    """Frames for BlazeFace's boxes (probe.py): the clip's first frame, and scikit-image's public-domain
+    portrait upright, turned 30 degrees and dimmed, each 640x480 BGR (the portrait needs scikit-image, a
+    dev extra: without it, the clip's frame alone)."""
+    frames = [clip_frame]
+    try:
+        import skimage.data
+    except ImportError:
+        return np.stack(frames)
+    photo = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (480, 480))
+    upright = cv2.copyMakeBorder(photo, 0, 0, 80, 80, cv2.BORDER_REFLECT)
+    turned = cv2.warpAffine(upright, cv2.getRotationMatrix2D((288.0, 105.0), 30, 1.0), (640, 480),
+                            borderMode=cv2.BORDER_REFLECT)
+    frames += [upright, turned, (upright // 6).astype(np.uint8)]
+    return np.stack(frames)
 
 
 def write_lossless(path: Path, frames: list[np.ndarray], fps: float) -> None:
