@@ -30,8 +30,9 @@ def key(default: Any, help: str) -> Any:  # noqa: A002 (argparse's word)
 class SourceConfig:
     """Where frames come from (each key's meaning is its help)."""
 
-    spec: str = key("auto", "where frames come from: auto (picamera2, else /dev/video0) | picamera2 | demo | "
-                    "a camera index (0) or device (/dev/video0) | a video file | an image | a folder of images")
+    spec: str = key("auto", "where frames come from: auto (a ribbon camera through picamera2, else a USB webcam, "
+                    "else /dev/video0; it logs which) | picamera2 | demo | a camera index (0) or device "
+                    "(/dev/video0) | a video file | an image | a folder of images")
     width: int = key(640, "frame width requested from a camera (px)")
     height: int = key(480, "frame height requested from a camera (px)")
     fps: float = key(15.0, "frame rate requested from a camera; also paces stills and folders (frames/s, > 0)")
