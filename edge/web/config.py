@@ -25,7 +25,8 @@ def split_listen(listen: str) -> tuple[str, int]:
 class WebConfig:
     listen: str = key("127.0.0.1:8080", "HOST:PORT the phone page and API listen on "
                       "(0.0.0.0:8080: every address, your choice)")
-    state_dir: str = key("", "folder of the access token (empty: $STATE_DIRECTORY, else ~/.local/state/moodplayer-web)")
+    state_dir: str = key("", "folder of the access token (empty: $STATE_DIRECTORY, else /var/lib/moodplayer-web "
+                         "where this user can write, else ~/.local/state/moodplayer-web)")
     hosts: str = key("", "more Host names the page answers to, comma-separated (e.g. a DNS name; addresses, "
                          "localhost and this machine's name always work)")
     max_connections: int = key(256, "open HTTP connections at most (8..65536; lowered to stay under the "
