@@ -44,8 +44,8 @@ class MusicConfig:
     idle_after: float = key(20.0, "frame time without faces before the player counts the room empty (s, 0..86400)")
     fallback: str = key("neutral", "mood whose songs stand in for a mood with none: a mood name | \"\" (quiet)")
     output: str = key("pygame", "who plays: pygame (SDL on this machine) | mpd (a Music Player Daemon)")
-    audio_device: str = key("", "pygame: SDL audio device name, see `python -m edge audio-devices` "
-                            "(empty: the system default)")
+    audio_device: str = key("", "pygame: an ALSA name (default:CARD=<id>) or an SDL device name, see "
+                            "`python -m edge audio-devices` (empty: the system default)")
     mpd_host: str = key("", "mpd: host name, or the path of MPD's Unix socket (empty: localhost)")
     mpd_port: int = key(6600, "mpd: TCP port when mpd_host is not a socket (1..65535)")
     mpd_music_dir: str = key("", "mpd: MPD's music_directory as seen here "
