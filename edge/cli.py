@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from edge.logs import setup_logging
 

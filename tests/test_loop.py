@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
-from tests.rig import confident, env, read_events
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier
@@ -20,6 +19,7 @@ from edge.loop import Pipeline, run
 from edge.music.outputs.mixer import MixerOutput
 from edge.music.recommend import Recommender
 from edge.types import EMOTIONS, Emotions, Face
+from tests.rig import confident, env, read_events
 
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"

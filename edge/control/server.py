@@ -19,13 +19,14 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from edge.errors import MoodplayerError
 from edge.control import protocol
 from edge.control.connection import Connection
 from edge.control.steer import Steering
+from edge.errors import MoodplayerError
 
 log = logging.getLogger(__name__)
 
