@@ -39,8 +39,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchmarks import suite
 
@@ -67,7 +68,7 @@ def stage_table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
 
 
 def e2e_table(e2e: dict[str, Any], markdown: bool = False) -> str:
-    head = ["pipeline (640x480 video, %d threads)" % e2e["threads"], "FPS", "vs seed", "first frame s", "peak RSS MB"]
+    head = [f"pipeline (640x480 video, {e2e['threads']} threads)", "FPS", "vs seed", "first frame s", "peak RSS MB"]
     body = [[r["pipeline"], _fmt(r["fps"], 1), f"{r['vs_seed']:.2f}x" if r["vs_seed"] else "-",
              _fmt(r["first_frame_s"], 2), _fmt(r["peak_rss_mb"], 0)] for r in e2e["rows"]]
     return suite.render(head, body, markdown)

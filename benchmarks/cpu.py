@@ -21,8 +21,9 @@ import json
 import logging
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from benchmarks import common, scenes
 

@@ -209,7 +209,7 @@ def table(d: dict[str, Any], markdown: bool = False) -> str:
     for r in d["rows"]:
         p = proc.get(r["method"], {})
 
-        def cpu_cell(name: str) -> str:
+        def cpu_cell(name: str, p: dict = p) -> str:
             return f"{p.get(name + '_cpu_ms', 0):.2f} (face in {100 * p.get(name + '_face_share', 0):.0f}%)"
 
         fps = f"{p.get('fps', 0):.0f}" + (f" ({p.get('fps', 0) / seed:.0f}x {seed:.1f})" if seed else "")

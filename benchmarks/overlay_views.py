@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         flips = pygame.display.flip
         count = [0]
 
-        def counted() -> None:
+        def counted(count: list[int] = count, flips=flips) -> None:
             count[0] += 1
             flips()
 

@@ -27,8 +27,8 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 START = time.perf_counter()
 

@@ -29,14 +29,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-from benchmarks.common import (MODELS, ROOT, SONGS, Options, ProcessRun, child_env, digest, render,  # noqa: F401 (re-exported)
-                               run_process, run_seed)
+from benchmarks.common import MODELS, ROOT, SONGS, Options, ProcessRun, child_env, digest, render, run_process, run_seed  # noqa: F401 (re-exported)
 
 log = logging.getLogger("benchmarks")
 

@@ -31,8 +31,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def run(runs: int = 200, warmup: int = 20, calibration: int = 100, workdir: Path
         clf = Classifier(bundles.load(folder), threads=1)
         rows.append({"format": LABELS[mode], "file": f"{folder.name}/model.tflite",
                      "bytes": (folder / bundles.MODEL_FILE).stat().st_size,
-                     **_timings(lambda: clf.predict(face), runs, warmup)})
+                     **_timings(lambda clf=clf: clf.predict(face), runs, warmup)})
         log.info("%s: %.1f ms", rows[-1]["format"], rows[-1]["median_ms"])
 
     base = rows[0]["median_ms"]

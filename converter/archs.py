@@ -7,7 +7,8 @@ is a softmax over ``num_classes``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _keras(k: Any | None) -> Any:

@@ -16,13 +16,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from converter import __version__, data as fer
+from converter import __version__
+from converter import data as fer
 from converter.errors import RefusedError, UsageError
 from converter.load import SourceModel, load_model, mirror_averaged
 from converter.progress import bar

@@ -28,9 +28,9 @@ import csv
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -70,7 +70,7 @@ class Dataset:
     def labelled(self) -> bool:
         return bool(len(self.y)) and bool((self.y >= 0).all())
 
-    def subset(self, index: np.ndarray | slice) -> "Dataset":
+    def subset(self, index: np.ndarray | slice) -> Dataset:
         names = None if self.names is None else self.names[index]
         return Dataset(self.x[index], self.y[index], self.labels, self.source, names)
 

@@ -92,7 +92,7 @@ def describe_text(info: dict[str, Any]) -> str:
             f"preprocessing {pre['mode']} (mean {pre['mean']}, std {pre['std']}, crop margin {pre['crop_margin']}, "
             f"resized {pre.get('interpolation', 'area')})",
             f"quantization  {q['mode']}",
-            *([f"mirror average yes: each face is averaged with its mirror image inside the model (two passes)"]
+            *(["mirror average yes: each face is averaged with its mirror image inside the model (two passes)"]
               if meta.get("mirror_average") else []),
             f"source        {json.dumps(meta.get('source', {}))}",
             f"converter     {meta.get('converter_version')}",

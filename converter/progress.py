@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def bar(items: Iterable[Any], desc: str, enabled: bool = True, **kw: Any) -> Iterable[Any]:

@@ -27,9 +27,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from converter.data import SELECT_FRACTION, SELECT_SEED
 from converter.errors import UsageError

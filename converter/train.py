@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from converter import archs, data as fer
+from converter import archs
+from converter import data as fer
 from converter.errors import UsageError
 from converter.load import TRAINING_CHECKPOINT
 from converter.metrics import summarize

@@ -34,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Preprocessing:
 
     @classmethod
     def named(cls, mode: str, channels: int = 1, crop_margin: float = 0.0,
-              interpolation: str = "area") -> "Preprocessing":
+              interpolation: str = "area") -> Preprocessing:
         """``0_1`` or ``-1_1`` for ``channels`` channels."""
         if mode not in SCALES:
             raise BundleError(f"unknown input scale {mode!r}: use one of {', '.join(SCALES)} or mean_std")

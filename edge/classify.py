@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.bundle import Bundle, BundleError
 from edge.interpreter import InterpreterError, load_interpreter
+from edge.settings import DEFAULT_MODEL, ClassifyConfig  # noqa: F401 (re-exported: the stage's own config)
 from edge.types import Emotions, Face, Frame
-from edge.settings import ClassifyConfig, DEFAULT_MODEL  # noqa: F401 (re-exported: the stage's own config)
 
 log = logging.getLogger(__name__)
 

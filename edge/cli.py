@@ -13,8 +13,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
+from edge.errors import MoodplayerError
 from edge.logs import setup_logging
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -158,16 +159,11 @@ def _photo_paths(cfg, args: argparse.Namespace) -> list | None:
 
 
 def _photos(cfg, args: argparse.Namespace, paths: list) -> int:
-    from edge.bundle import BundleError
-    from edge.detect import DetectError
-    from edge.interpreter import InterpreterError
-    from edge.overlay import OverlayError
-    from edge.sources import SourceError
     from edge.stills import run_config
 
     try:
         return run_config(cfg, paths, sys.stdout, json_lines=args.json, still_seconds=args.still_seconds)
-    except (BundleError, InterpreterError, SourceError, DetectError, OverlayError) as e:
+    except MoodplayerError as e:  # a bad model, detector, source or screen: one line, named
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -175,15 +171,8 @@ def _photos(cfg, args: argparse.Namespace, paths: list) -> int:
 
 
 def _run(cfg) -> int:
-    from edge.bundle import BundleError
-    from edge.control.server import ControlError
-    from edge.detect import DetectError
-    from edge.events import EventLogError
-    from edge.interpreter import InterpreterError
     from edge.loop import run
-    from edge.music.library import LibraryError
-    from edge.overlay import OverlayError
-    from edge.sources import EXIT_RESCAN, CameraAbsent, SourceError
+    from edge.sources import EXIT_RESCAN, CameraAbsent
     from edge.systemd import ServiceHooks
 
     stop = threading.Event()
@@ -204,8 +193,7 @@ def _run(cfg) -> int:
         print(f"error: {e}; exiting {EXIT_RESCAN} so that systemd restarts moodplayer and looks again",
               file=sys.stderr)
         return EXIT_RESCAN
-    except (BundleError, InterpreterError, SourceError, LibraryError, DetectError, OverlayError, EventLogError,
-            ControlError) as e:
+    except MoodplayerError as e:  # every error moodplayer names (edge.errors): one line, exit 2
         hooks.status(f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         return 2

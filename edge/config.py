@@ -20,17 +20,18 @@ import logging
 import math
 import tomllib
 import typing
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any
+
+from edge.control import ControlConfig
 
 # Light modules only (no numpy, OpenCV, pygame): --print-config, the installer and the companion load fast.
 from edge.errors import MoodplayerError
-from edge.control import ControlConfig
 from edge.music.config import MusicConfig
 from edge.settings import ClassifyConfig, DetectConfig, MoodConfig, OverlayConfig, SourceConfig, key
 from edge.web.config import MqttConfig, WebConfig
-
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ finder is made.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -28,8 +28,8 @@ from edge import detectors
 from edge.detectors.base import Box, DetectError, Detection, Detector, Region, dedupe, detect_scale, iou, luma, to_full
 from edge.detectors.haar import DEFAULT_CASCADE, cascade_path, load_cascade
 from edge.motion import ACTIVE, IDLE, Gate, MotionDetector
-from edge.types import Face, Frame
 from edge.settings import DetectConfig  # noqa: F401 (re-exported: the stage's own config)
+from edge.types import Face, Frame
 
 log = logging.getLogger(__name__)
 

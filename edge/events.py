@@ -22,9 +22,10 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping, Sequence
+from typing import IO, Any
 
 from edge.errors import MoodplayerError
 

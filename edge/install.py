@@ -19,8 +19,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from edge.arch import UnsupportedPlatform, require_64bit
 from edge.errors import MoodplayerError

@@ -13,9 +13,9 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -343,8 +343,7 @@ def run(cfg: Config, stop: threading.Event | None = None,
     """
     stop = stop or threading.Event()
     pipe = pipeline(cfg)
-    stats, every = pipe.stats, cfg.output.log_every
-    last_log = None
+    stats = pipe.stats
     ended = False
     control = None
 
@@ -376,19 +375,7 @@ def run(cfg: Config, stop: threading.Event | None = None,
         pipe.open_outputs(source.fps, unattended=wait_for_camera)
         pipe.start(stop)
         with source:
-            pipe.timer.start()
-            for frame in source:
-                pipe.step(frame, stop)
-                if on_frame is not None and pipe.healthy():
-                    on_frame(frame)
-                if every and (last_log is None or frame.t - last_log >= every):
-                    last_log = frame.t
-                    log.info("t=%.1fs frame %d: mood %s, %.1f FPS", frame.t, frame.index, pipe.moods.mood.label,
-                             stats.fps)
-                if stop.is_set() or (cfg.output.max_frames and stats.frames >= cfg.output.max_frames):
-                    break
-                pipe.timer.start()
-            ended = not stop.is_set()
+            ended = _frames(pipe, source, stop, on_frame)
     finally:
         if control is not None:
             control.close()
@@ -396,3 +383,22 @@ def run(cfg: Config, stop: threading.Event | None = None,
     log.info("processed %d frames in %.1f s (%.1f FPS); %d mood changes, %d songs; first frame after %.2f s",
              stats.frames, stats.seconds, stats.fps, stats.moods, stats.songs, stats.first_frame_s)
     return stats
+
+
+def _frames(pipe: Pipeline, source: Source, stop: threading.Event,
+            on_frame: Callable[[Frame], None] | None) -> bool:
+    """Step every frame of ``source`` through ``pipe`` until it ends (True), ``stop`` is set or
+    ``output.max_frames`` were processed; a progress line every ``output.log_every`` s of frame time."""
+    cfg, stats, last_log = pipe.cfg, pipe.stats, None
+    pipe.timer.start()
+    for frame in source:
+        pipe.step(frame, stop)
+        if on_frame is not None and pipe.healthy():
+            on_frame(frame)
+        if cfg.output.log_every and (last_log is None or frame.t - last_log >= cfg.output.log_every):
+            last_log = frame.t
+            log.info("t=%.1fs frame %d: mood %s, %.1f FPS", frame.t, frame.index, pipe.moods.mood.label, stats.fps)
+        if stop.is_set() or (cfg.output.max_frames and stats.frames >= cfg.output.max_frames):
+            break
+        pipe.timer.start()
+    return not stop.is_set()

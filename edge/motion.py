@@ -21,8 +21,8 @@ behaves the same at any frame rate and a video gives the same answers at any spe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -22,9 +22,10 @@ font); ``NowPlayingView`` draws on a pygame surface and only when something visi
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edge.types import UNCERTAIN, Mood
 

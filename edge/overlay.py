@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge import display
 from edge.errors import MoodplayerError
-from edge.types import UNCERTAIN, Emotions, Face, Mood
 from edge.settings import OverlayConfig  # noqa: F401 (re-exported: the stage's own config)
+from edge.types import UNCERTAIN, Emotions, Face, Mood
 
 log = logging.getLogger(__name__)
 

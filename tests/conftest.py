@@ -38,3 +38,14 @@ def fer2013() -> Path:
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
     """Keep decoded-data caches out of the user's home."""
     monkeypatch.setenv("MOODPLAYER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def offscreen(monkeypatch):
+    """A real SDL video driver that draws into memory (the overlay and now-playing tests read its pixels)."""
+    import pygame
+
+    pygame.display.quit()
+    monkeypatch.setenv("SDL_VIDEODRIVER", "offscreen")
+    yield pygame
+    pygame.display.quit()

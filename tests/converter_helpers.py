@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from converter.data import CSV_LABELS
 from edge.types import EMOTIONS
-
 
 
 def write_folders(root: Path, x: np.ndarray, y: np.ndarray, labels: Sequence[str] = EMOTIONS) -> Path:

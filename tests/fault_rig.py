@@ -31,8 +31,8 @@ from edge.logs import setup_logging
 from edge.loop import run
 from edge.music import analysis
 from edge.music.deck import Deck
-from edge.systemd import ServiceHooks
 from edge.sources import Resilient, Source, SourceError
+from edge.systemd import ServiceHooks
 from edge.types import Frame
 
 SPEED = 900.0  # the camera retry layer's clock: 4 s of wall time is an hour

@@ -5,8 +5,8 @@ sandbox score. Test modules import rigs (this one, ``music_synth``, ``web_rig``)
 from __future__ import annotations
 
 import json
-import random
 import os
+import random
 import re
 import shutil
 import socket
@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ class NotifySocket:
         self.sock.settimeout(timeout)
         try:
             message = self.sock.recv(4096).decode()
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return None
         self.messages.append(message)
         return message

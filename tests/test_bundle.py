@@ -20,14 +20,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.rig import mutate
 from edge import bundle as bundles
-from edge.bundle import (COLORS, INTERPOLATIONS, QUANT_MODES, SCALES, Bundle, BundleError, InputSpec, Preprocessing, Quantization,
-                         parse)
+from edge.bundle import (
+    COLORS,
+    INTERPOLATIONS,
+    QUANT_MODES,
+    SCALES,
+    Bundle,
+    BundleError,
+    InputSpec,
+    Preprocessing,
+    Quantization,
+    parse,
+)
 from edge.classify import DEFAULT_MODEL, Classifier
 from edge.interpreter import InterpreterError
+from tests.rig import mutate
 
 VALID: dict[str, Any] = {
     "format": "moodplayer-bundle", "format_version": 1, "name": "test",

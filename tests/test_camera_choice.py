@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from edge.sources import CameraAbsent, Resilient, SourceConfig, SourceError, open_camera, open_source
 from edge.sources.choice import NUMPY_FIX, CameraChoice, Probe, choose, probe
 from edge.sources.picam import i420, lores_size
+from tests.rig import NotifySocket
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDINS = ROOT / "tests" / "standins"
@@ -216,23 +216,15 @@ CAMERALESS = ("import sys; sys.path.insert(0, sys.argv[1]); import picamera2; "
 def test_a_service_without_a_camera_exits_75_after_camera_wait_s(tmp_path):
     """Under systemd (NOTIFY_SOCKET) with picamera2 installed (the stand-in) and no camera: READY, waiting,
     then exit 75, which Restart=on-failure restarts (RestartPreventExitStatus=2 only stops on config errors)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.settimeout(0)
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "SDL_AUDIODRIVER": "dummy",
-           "SDL_VIDEODRIVER": "dummy"}
+    notify = NotifySocket(tmp_path / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": notify.env, "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": "dummy"}
     try:
         done = subprocess.run([sys.executable, "-c", CAMERALESS, str(STANDINS), "--source", "auto",
                                "--source-camera-wait-s", "1", "--music-enabled", "false"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
-        messages = []
-        while True:
-            try:
-                messages.append(sock.recv(4096).decode())
-            except BlockingIOError:
-                break
+        messages = notify.drain()
     finally:
-        sock.close()
+        notify.close()
     assert done.returncode == 75, done.stderr[-3000:]
     assert "exiting 75 so that systemd restarts moodplayer" in done.stderr
     assert any("READY=1" in m for m in messages) and any("STATUS=restarting to look for a camera" in m

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.rig import Conn
 from edge.control import protocol
 from edge.control.server import ControlError, ControlServer
 from edge.control.steer import Steering
 from edge.events import EventLog
 from edge.types import EMOTIONS, Mood
+from tests.rig import Conn
 
 
 class FakeControls:

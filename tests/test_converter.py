@@ -19,9 +19,11 @@ import pytest
 tf_keras = pytest.importorskip("tf_keras")
 
 from converter import __version__, synthetic  # noqa: E402
-from edge.bundle import file_sha256  # noqa: E402
 from edge import bundle as bundles  # noqa: E402
-from edge.bundle import InputSpec  # noqa: E402
+from edge.bundle import (
+    InputSpec,  # noqa: E402
+    file_sha256,  # noqa: E402
+)
 from edge.classify import Classifier  # noqa: E402
 from edge.interpreter import load_interpreter  # noqa: E402
 from edge.types import EMOTIONS  # noqa: E402

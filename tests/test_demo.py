@@ -75,7 +75,7 @@ def test_missing_fer2013_is_one_line_saying_what_and_where(tmp_path):
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     for words in ("FER2013", "Kaggle", "../shared/datasets/fer2013", "train/", "val/", str(tmp_path / "nope")):
         assert words in out.stderr
-    from converter.data import DataError, FER2013_HINT, load
+    from converter.data import FER2013_HINT, DataError, load
 
     with pytest.raises(DataError, match="does not exist") as e:
         load(tmp_path / "nope", "train")

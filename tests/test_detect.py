@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
-from edge.detect import (DetectConfig, DetectError, Detection, FaceFinder, Tracker, detect_scale, dedupe, iou, pad,
-                         to_full)
+from edge.detect import (
+    DetectConfig,
+    DetectError,
+    Detection,
+    FaceFinder,
+    Tracker,
+    dedupe,
+    detect_scale,
+    iou,
+    pad,
+    to_full,
+)
 from edge.types import Frame
 
 

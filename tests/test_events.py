@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-NOON = datetime(2026, 12, 3, 10, 15, 2, 123456, tzinfo=timezone.utc)
+NOON = datetime(2026, 12, 3, 10, 15, 2, 123456, tzinfo=UTC)
 
 
 def test_writes_the_design_events_with_wall_time(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_the_default_wall_time_carries_its_zone(tmp_path: Path) -> None:
     with EventLog(tmp_path / "e.jsonl") as log:
         log.write("start", 0.0)
     stamp = datetime.fromisoformat(lines(tmp_path / "e.jsonl")[0]["time"])
-    assert stamp.tzinfo is not None and abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 60
+    assert stamp.tzinfo is not None and abs((datetime.now(UTC) - stamp).total_seconds()) < 60
 
 
 def test_streams_are_left_open_and_writes_after_close_are_dropped() -> None:

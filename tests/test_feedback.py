@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.music import feedback as fb
-from edge.music import features as feats
 from edge import statefile
+from edge.music import features as feats
+from edge.music import feedback as fb
 from edge.music.analysis import FeatureCache
 from edge.music.cli import main as songs_cli
 from edge.music.feedback import FeedbackStore, write_access
@@ -103,7 +103,7 @@ def test_the_cli_never_tracebacks_on_a_damaged_file(tmp_path: Path, capsys) -> N
     songs, state = tmp_path / "songs", tmp_path / "state"
     song = write_song(songs / "happy" / "a.wav", "bright", seconds=1.0)
     state.mkdir()
-    (state / "feedback.json").write_text('{"version": 1, "songs": {"%s": {"like": 3}}}' % song)
+    (state / "feedback.json").write_text(json.dumps({"version": 1, "songs": {str(song): {"like": 3}}}))
     common = ["--songs", str(songs), "--state-dir", str(state)]
     assert songs_cli(["recommend", "--mood", "happy", "--json", *common]) == 0  # read-only: left alone
     assert not aside(state / "feedback.json") and json.loads(capsys.readouterr().out)["songs"]

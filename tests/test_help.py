@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+
 from edge import cli, flags
 from edge.config import SECTIONS
 from tests.rig import ROOT, run_edge

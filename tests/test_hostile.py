@@ -17,8 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import clips
-from tests.web_rig import (MOSQUITTO, Http, free_port, of_type, read_events, short_dir, start_broker, start_companion,
-                           start_loop, token, wait_for)
+from tests.web_rig import (
+    MOSQUITTO,
+    Http,
+    free_port,
+    of_type,
+    read_events,
+    short_dir,
+    start_broker,
+    start_companion,
+    start_loop,
+    token,
+    wait_for,
+)
 
 pytest.importorskip("aiohttp", reason="the companion needs the web extra: pip install -e '.[web]'")
 mqtt = pytest.importorskip("paho.mqtt.client", reason="the companion needs the web extra: pip install -e '.[web]'")

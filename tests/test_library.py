@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from edge.music import features as feats
+from edge.music.analysis import FeatureCache, cache_path
 from edge.music.cli import main as songs_cli
 from edge.music.library import Library, LibraryError
-from edge.music.analysis import FeatureCache, cache_path
 from edge.music.rank import MoodModel, nearest_mood
 from edge.music.recommend import Recommender
 from tests.music_synth import KINDS, SR, render, write_song

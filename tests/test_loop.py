@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from benchmarks import clips
-from tests.rig import confident, env, read_events
 from edge import bundle as bundles
 from edge import config as configs
 from edge.classify import DEFAULT_MODEL, Classifier
@@ -20,6 +19,7 @@ from edge.loop import Pipeline, run
 from edge.music.outputs.mixer import MixerOutput
 from edge.music.recommend import Recommender
 from edge.types import EMOTIONS, Emotions, Face
+from tests.rig import NotifySocket, confident, env, read_events
 
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"
@@ -230,7 +230,6 @@ def test_the_16s_happy_surprise_clip_gives_the_same_events_unpaced_and_realtime(
 
 def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplog):
     """A dead music player stops the loop's watchdog pings, so systemd restarts the service."""
-    import socket
 
     from edge.music.config import MusicConfig
     from edge.music.outputs import OutputError
@@ -269,18 +268,13 @@ def test_a_player_that_gave_up_starves_the_watchdog(tmp_path, blank_video, caplo
     for second in range(Player.MAX_DEATHS):  # on the player's own (injected) time: 5 deaths in 5 s
         player.step(float(second) + 1.0)
     assert not player.alive() and player.restarts == Player.MAX_DEATHS
-    path = tmp_path / "notify.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(str(path))
-        sock.setblocking(False)
-        hooks = ServiceHooks(Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}))
+    notify = NotifySocket(tmp_path / "notify.sock")
+    try:
+        hooks = ServiceHooks(Notifier({"NOTIFY_SOCKET": notify.env, "WATCHDOG_USEC": "1000000"}))
         cfg = configs.load(None, {"source.spec": str(blank_video), "music.songs": str(SONGS)})
         run(cfg, on_frame=hooks.on_frame, pipeline=lambda cfg: Pipeline(cfg, player=player, recommender=Nothing()))
-        messages = []
-        while True:
-            try:
-                messages.append(sock.recv(4096).decode())
-            except BlockingIOError:
-                break
+        messages = notify.drain()
+    finally:
+        notify.close()
     assert hooks.pings == 0 and not any("WATCHDOG=1" in m for m in messages), messages
     assert any("withholding the watchdog" in r.getMessage() for r in caplog.records)

@@ -4,7 +4,7 @@ within the bound that smoothing and hold imply, frame-rate independent, and the 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from benchmarks import clips
 from edge.detect import DetectConfig, Detection, FaceFinder

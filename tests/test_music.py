@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.music_synth import HAPPY_HZ, SAD_HZ, analyse, tone
-from edge.music.idle import IdleWatch
 from edge import config as configs
 from edge.music.config import MusicConfig
+from edge.music.idle import IdleWatch
 from edge.music.library import Library, LibraryError, sniff
 from edge.music.recommend import Recommender
 from edge.types import EMOTIONS
+from tests.music_synth import HAPPY_HZ, SAD_HZ, analyse, tone
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 22050

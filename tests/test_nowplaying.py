@@ -29,17 +29,6 @@ SIZES = [(1920, 1080), (1280, 720), (3840, 2160), (1080, 1920), (720, 1280)]
 LONG_TITLE = "An Unreasonably Long Song Title That Cannot Possibly Fit On One Line Of Any Screen At All"
 
 
-@pytest.fixture
-def offscreen(monkeypatch):
-    """A real SDL video driver that draws into memory."""
-    import pygame
-
-    pygame.display.quit()
-    monkeypatch.setenv("SDL_VIDEODRIVER", "offscreen")
-    yield pygame
-    pygame.display.quit()
-
-
 def screen_rgb(pygame) -> np.ndarray:
     """What the window shows, as HxWx3 RGB."""
     return pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)

@@ -61,17 +61,6 @@ def test_draw_edge_cases(image):
     assert small.shape == (60, 80, 3)
 
 
-@pytest.fixture
-def offscreen(monkeypatch):
-    """A real SDL video driver that draws into memory."""
-    import pygame
-
-    pygame.display.quit()
-    monkeypatch.setenv("SDL_VIDEODRIVER", "offscreen")
-    yield pygame
-    pygame.display.quit()
-
-
 def screen(pygame) -> np.ndarray:
     """What the window shows, as HxWx3 BGR."""
     return pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)[:, :, ::-1]

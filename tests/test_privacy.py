@@ -167,6 +167,18 @@ class Ctl:
         self.sock.close()
 
 
+_RUNS: list[LoopRun] = []  # every loop a test started: stopped at its teardown, whatever the test did
+
+
+@pytest.fixture(autouse=True)
+def _no_loop_outlives_its_test():
+    yield
+    while _RUNS:
+        run = _RUNS.pop()
+        run.stop.set()
+        run.thread.join(20)
+
+
 class LoopRun:
     """``edge.loop.run`` on its own thread with a control socket, its camera a counted looped image."""
 
@@ -184,6 +196,7 @@ class LoopRun:
         self.stop = threading.Event()
         self.error: list[Exception] = []
         self.thread = threading.Thread(target=self._run, args=(cfg,), daemon=True)
+        _RUNS.append(self)
         self.thread.start()
         for _ in range(2000):
             if self.sock.exists():

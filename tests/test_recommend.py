@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.music import features as feats
+from edge.music.analysis import FeatureCache
 from edge.music.cli import main as songs_cli
 from edge.music.config import MusicConfig
 from edge.music.feedback import FeedbackStore, raw_score, state_dir
 from edge.music.library import Library
-from edge.music.analysis import FeatureCache
 from edge.music.rank import UPLIFT_GOAL, uplift_target
 from edge.music.recommend import Recommender
 from tests.music_synth import HAPPY_HZ, SAD_HZ, analyse, tone, write_song

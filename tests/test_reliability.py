@@ -28,16 +28,16 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from benchmarks import clips
-from tests.rig import run_edge as edge
 from edge import bundle as bundles
 from edge import config as configs
 from edge.bundle import BundleError
@@ -45,6 +45,7 @@ from edge.classify import DEFAULT_MODEL, Classifier
 from edge.loop import Pipeline, run
 from edge.sources import SourceError
 from edge.types import Face, Frame
+from tests.rig import run_edge as edge
 
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"

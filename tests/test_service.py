@@ -22,8 +22,8 @@ from benchmarks import clips
 from edge import config as configs
 from edge.cli import main
 from edge.loop import run
-from edge.systemd import Notifier, ServiceHooks
 from edge.sources import Resilient, Source, SourceError
+from edge.systemd import Notifier, ServiceHooks
 from edge.types import Frame
 from tests.rig import NotifySocket, exposure, mode, unit_settings
 

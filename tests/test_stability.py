@@ -140,7 +140,7 @@ def test_a_clean_synthetic_change_switches_when_the_filter_bound_says():
 def test_a_flickering_synthetic_face_is_counted_raw_but_not_as_mood_changes():
     rng = np.random.default_rng(0)
     n = int(st.CONSTANT_S * st.FPS)
-    frames, tops = [], []
+    frames = []
     for i in range(n):
         if 200 <= i < 206:  # hidden: no face for 0.6 s
             frames.append([])

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import skimage.data  # the dev extra; the astronaut portrait ships inside the wheel
 
-from tests.rig import run_edge
 from edge import bundle as bundles
 from edge import sources
 from edge.classify import DEFAULT_MODEL, Classifier
@@ -28,6 +27,7 @@ from edge.sources import SourceConfig, SourceError, open_source
 from edge.sources.images import still_paths
 from edge.stills import EXIT_OK, EXIT_UNREADABLE, fit, judge, line, run, wait_for_key
 from edge.types import EMOTIONS, UNCERTAIN, Emotions, Face
+from tests.rig import run_edge
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120

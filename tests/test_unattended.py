@@ -323,7 +323,7 @@ def test_soak_the_faults_again_and_again_memory_flat(service: Service) -> None:
     svc.start()
     svc.music_back(time.monotonic(), 30, "start")
     samples = []
-    for round_ in range(12):
+    for _ in range(12):
         camera_lost_for_an_hour(svc)
         speaker_unplugged(svc)
         songs_folder_gone(svc, songs)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import clips
-from tests.web_rig import (Http, free_port, of_type, read_events, short_dir, start_companion, start_loop, token,
-                           wait_for)
+from tests.web_rig import Http, free_port, of_type, read_events, short_dir, start_companion, start_loop, token, wait_for
 
 pytest.importorskip("aiohttp", reason="the companion needs the web extra: pip install -e '.[web]'")
 

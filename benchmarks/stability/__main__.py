@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from benchmarks import clips, stability
 from benchmarks.stability import figures, plots, record, report

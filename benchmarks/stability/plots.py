@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from benchmarks.stability.figures import FPS, TARGETS, Recorded
 from benchmarks.stability.footage import PASSER_S
+
 
 def plot_timeline(path: Path, rec: Recorded, run: dict[str, Any], labels: Sequence[str], title: str) -> None:
     import matplotlib
@@ -52,7 +54,7 @@ def plot_timeline(path: Path, rec: Recorded, run: dict[str, Any], labels: Sequen
             if end - times[start] > 1.5:
                 ax_m.text((times[start] + end) / 2, 0.5, per_frame[start], ha="center", va="center", fontsize=7)
             start = i
-    for t, label in run["events"]:
+    for t, _label in run["events"]:
         for ax in (ax_raw, ax_p, ax_m):
             ax.axvline(t, color="k", lw=0.8, ls="--")
     if rec.spec["kind"] == "change":

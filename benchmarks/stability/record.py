@@ -12,9 +12,10 @@ import logging
 import pickle
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -141,7 +142,7 @@ def collect(args: argparse.Namespace, model_dir: Path) -> tuple[list[ClipSpec], 
     jobs = max(1, args.jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         groups = {}
-        for i, (emotion, wants) in enumerate(requests):
+        for i, (emotion, _wants) in enumerate(requests):
             groups.setdefault(emotion, []).append(i)
         futures = {emotion: pool.submit(pick_group, args.fer, str(model_dir), args.seed, emotion,
                                         [requests[i][1] for i in idx]) for emotion, idx in groups.items()}

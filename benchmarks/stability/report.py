@@ -4,11 +4,12 @@ events encoder (``edge.events.dumps``: numpy values as numbers, an infinite swit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from benchmarks.stability.figures import FPS, TARGETS, Recorded, meets, slack
 from benchmarks.common import render
+from benchmarks.stability.figures import FPS, TARGETS, Recorded, meets, slack
 from edge.events import dumps
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
-from edge.errors import MoodplayerError
 from edge.control import protocol
+from edge.errors import MoodplayerError
 
 
 class ControlUnavailable(MoodplayerError, ConnectionError):
@@ -29,7 +30,7 @@ class ControlClient:
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(self.path, limit=protocol.MAX_LINE * 64), self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise ControlUnavailable(f"can't reach the camera process at {self.path}: {e}; is `python -m edge "
                                      "--control-socket ...` running, and may this user open the socket?") from e
         return self
@@ -52,7 +53,7 @@ class ControlClient:
         try:
             self._writer.write(protocol.encode(request))
             await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise ControlUnavailable(f"the camera process went away ({e})") from e
 
     async def _receive(self, timeout: float | None = -1.0) -> dict[str, Any]:
@@ -60,7 +61,7 @@ class ControlClient:
             raise ControlUnavailable("not connected")
         try:
             line = await asyncio.wait_for(self._reader.readline(), self.timeout if timeout == -1.0 else timeout)
-        except (OSError, asyncio.TimeoutError, ValueError) as e:
+        except (TimeoutError, OSError, ValueError) as e:
             raise ControlUnavailable(f"the camera process went away ({e!r})") from e
         if not line:
             raise ControlUnavailable("the camera process closed the control socket")

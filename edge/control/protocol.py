@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from edge.errors import MoodplayerError
 from edge.events import dumps

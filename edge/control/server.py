@@ -19,13 +19,14 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from edge.errors import MoodplayerError
 from edge.control import protocol
 from edge.control.connection import Connection
 from edge.control.steer import Steering
+from edge.errors import MoodplayerError
 
 log = logging.getLogger(__name__)
 
@@ -49,38 +50,13 @@ class ControlServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sel = selectors.DefaultSelector()
-        self._listener = self._bind()
+        self._listener = listen(self.path, mode)
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._listener, self._wake_r, self._wake_w):
             s.setblocking(False)
         self._sel.register(self._listener, selectors.EVENT_READ, "accept")
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         steering.listeners.append(self.publish)
-
-    def _bind(self) -> socket.socket:
-        if self.path.exists() or self.path.is_symlink():
-            if not stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                raise ControlError(f"{self.path} exists and is not a socket: choose another control.socket")
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(str(self.path))
-            except OSError:
-                self.path.unlink()  # left over from a run that ended without cleaning up
-            else:
-                raise ControlError(f"{self.path} is in use by another process: is moodplayer running twice?")
-            finally:
-                probe.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            sock.bind(str(self.path))
-            os.chmod(self.path, self.mode)
-            sock.listen(8)
-        except OSError as e:
-            sock.close()
-            raise ControlError(f"can't make the control socket {self.path}: {e.strerror or e}; choose a "
-                               "writable folder for control.socket (the service uses /run/moodplayer)") from e
-        return sock
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="control-socket", daemon=True)
@@ -189,31 +165,13 @@ class ControlServer:
         while client.pending and not client.drop and client.take(self.clock()):
             line = client.pending.popleft()
             try:
-                reply = self._answer(client, protocol.parse(line, self.steering.labels))
+                reply = answer(self.steering, client, protocol.parse(line, self.steering.labels))
             except protocol.BadRequest as e:
                 reply = {"error": str(e)}
             except Exception as e:  # a bug: the client hears of it, the socket carries on
                 log.exception("control socket: a request failed")
                 reply = {"error": f"internal error ({type(e).__name__}); see the camera process's log"}
             self._reply(client, reply)
-
-    def _answer(self, client: Connection, request: dict[str, Any]) -> dict[str, Any]:
-        op = request["op"]
-        reply: dict[str, Any] = {"ok": True, "op": op}
-        if "id" in request:
-            reply["id"] = request["id"]
-        if op == "status":
-            reply["status"] = self.steering.status()
-        elif op == "history":
-            reply["history"] = self.steering.history()
-        elif op == "subscribe":
-            client.subscribed = True
-        else:
-            try:
-                self.steering.submit(request)
-            except queue.Full:
-                return {"error": "busy: too many commands waiting for the camera loop; try again"}
-        return reply
 
     def _reply(self, client: Connection, obj: dict[str, Any]) -> None:
         with self._lock:
@@ -267,3 +225,52 @@ class ControlServer:
         except (KeyError, ValueError):
             pass
         client.sock.close()
+
+
+def listen(path: Path, mode: int) -> socket.socket:
+    """A listening AF_UNIX socket at ``path`` (made with ``mode``); a stale one left by a run that died is
+    replaced, a live one or a file that is not a socket is a ``ControlError`` saying what to do."""
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise ControlError(f"{path} exists and is not a socket: choose another control.socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # left over from a run that ended without cleaning up
+        else:
+            raise ControlError(f"{path} is in use by another process: is moodplayer running twice?")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sock.bind(str(path))
+        os.chmod(path, mode)
+        sock.listen(8)
+    except OSError as e:
+        sock.close()
+        raise ControlError(f"can't make the control socket {path}: {e.strerror or e}; choose a "
+                           "writable folder for control.socket (the service uses /run/moodplayer)") from e
+    return sock
+
+
+def answer(steering: Steering, client: Connection, request: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one checked request: status and history at once, a subscription, or a command queued
+    for the loop (``busy`` when too many wait)."""
+    op = request["op"]
+    reply: dict[str, Any] = {"ok": True, "op": op}
+    if "id" in request:
+        reply["id"] = request["id"]
+    if op == "status":
+        reply["status"] = steering.status()
+    elif op == "history":
+        reply["history"] = steering.history()
+    elif op == "subscribe":
+        client.subscribed = True
+    else:
+        try:
+            steering.submit(request)
+        except queue.Full:
+            return {"error": "busy: too many commands waiting for the camera loop; try again"}
+    return reply

@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 from edge.circumplex import CIRCUMPLEX
 from edge.control.protocol import HISTORY_TYPES

@@ -8,8 +8,8 @@ bound the face sizes the cascade tries; ``min_face`` is in full-frame px.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -33,9 +33,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from edge.logonce import once
 from edge.music import features as feats
@@ -156,7 +156,7 @@ class FeatureCache:
             return {}  # an older analysis: recomputed, and the file replaced
         if not problem and not (isinstance(data, dict) and data.get("version") == feats.VERSION
                                 and isinstance(data.get("songs"), dict)):
-            problem = "not a version-%d feature cache" % feats.VERSION
+            problem = f"not a version-{feats.VERSION} feature cache"
         if problem:
             if set_aside(self.path, problem, "the song feature cache") is None:
                 self.path = None  # never write over it

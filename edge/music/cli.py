@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edge.music.config import STRATEGIES
 

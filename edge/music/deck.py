@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.logonce import once
 from edge.music.outputs import Output, OutputError, OutputFactory, SongError

@@ -29,9 +29,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edge.logonce import once
 from edge.music.playlists import Uri

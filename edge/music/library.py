@@ -42,9 +42,9 @@ import glob
 import logging
 import os
 import tomllib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from edge.errors import MoodplayerError
 from edge.types import EMOTIONS

@@ -19,9 +19,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from edge.logonce import once
 from edge.music.config import MusicConfig
@@ -172,10 +173,11 @@ class Player:
     RESTART_S = 5.0  # pause before the deck restarts after an unexpected error
     MAX_DEATHS, HANG_S = Supervisor.MAX_DEATHS, Supervisor.HANG_S
 
-    def __init__(self, config: MusicConfig = MusicConfig(), picker: SongPicker | None = None,
+    def __init__(self, config: MusicConfig | None = None, picker: SongPicker | None = None,
                  on_song: OnSong | None = None, on_feedback: OnFeedback | None = None, *,
                  output: OutputFactory | None = None, clock: Callable[[], float] = time.monotonic,
                  shutdown: threading.Event | None = None, retry_s: float = 3.0, restart_s: float = RESTART_S):
+        config = config if config is not None else MusicConfig()
         if picker is None and config.enabled:
             raise ValueError("Player needs a picker (e.g. edge.music.recommend.Recommender) when music is enabled")
         self.config, self.on_feedback = config, on_feedback

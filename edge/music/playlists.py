@@ -28,8 +28,8 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from edge.music.library import Song
 from edge.types import EMOTIONS

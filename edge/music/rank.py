@@ -52,9 +52,9 @@ from __future__ import annotations
 import copy
 import math
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.logonce import once
 from edge.music import features as feats

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge.sources.base import Source, SourceConfig, SourceError, as_bgr8, is_camera_spec
 from edge.sources.camera import CameraSource

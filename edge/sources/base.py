@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from edge.errors import MoodplayerError
-from edge.types import Frame
 from edge.settings import COLOR_ORDERS, SourceConfig  # noqa: F401 (re-exported: the stage's own config)
+from edge.types import Frame
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 SYSFS = Path("/sys/class/video4linux")
 BY_ID = Path("/dev/v4l/by-id")

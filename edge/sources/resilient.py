@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from edge.sources.base import Source, SourceError
 from edge.types import Frame

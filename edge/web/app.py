@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
+from edge.circumplex import CIRCUMPLEX
 from edge.control import protocol
 from edge.control.client import ControlUnavailable
-from edge.circumplex import CIRCUMPLEX
 from edge.web.auth import COOKIE, Limiter, TokenStore, same_origin
 from edge.web.guard import CSP, Doorman, host_allowed, served_names
 from edge.web.hub import Hub
@@ -173,7 +173,7 @@ async def _command(request: web.Request) -> web.Response:
         try:
             raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)  # client_max_size: else a 413
             body = protocol.loads(raw) if raw.strip() else {}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _error(408, f"the body took longer than {BODY_TIMEOUT_S:g} s to arrive")
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"the body is over {MAX_BODY} bytes; a command needs far fewer")
@@ -209,7 +209,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
         while hub.subscribed(q):
             try:
                 event = await asyncio.wait_for(q.get(), KEEPALIVE_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
             await response.write(_sse(event))

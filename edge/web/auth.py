@@ -10,8 +10,8 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 TOKEN_FILE = "web-token"
 COOKIE = "moodplayer"

@@ -8,7 +8,7 @@ import logging
 import signal
 import socket
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 log = logging.getLogger("edge.web")
 

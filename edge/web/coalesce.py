@@ -13,7 +13,8 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import logging
 import resource
 import socket
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from edge.control.client import ControlClient, ControlUnavailable
 from edge.control.protocol import HISTORY_TYPES
@@ -93,7 +94,7 @@ class Hub:
             self._link(False)
             try:
                 await asyncio.wait_for(stop.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wait = min(self.max_retry_s, wait * 2)
 

@@ -26,7 +26,6 @@ import json
 import sys
 from pathlib import Path
 
-
 KINDS = ("mkv", "mp4")  # the lossless clip (numbers gated) and the mp4v one (events gated)
 
 

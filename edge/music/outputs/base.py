@@ -3,8 +3,9 @@ what each means. The outputs import this module, never the package, so nothing i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from edge.errors import MoodplayerError
 

@@ -27,7 +27,8 @@ The "hardware" (which cameras exist, what they see, when they stall) is set by t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
