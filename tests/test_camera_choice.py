@@ -127,6 +127,16 @@ def test_asked_for_cameras():
     assert "apt install python3-picamera2" in missing.why and "--system-site-packages" in missing.warnings[0]
 
 
+def test_a_missing_picamera2_warns_on_a_pi_and_not_on_a_laptop():
+    absent = "ModuleNotFoundError: No module named 'picamera2'"
+    laptop = choose("auto", Probe(absent, {"/dev/video0": "Integrated Camera: Integrated C"}))
+    assert laptop.backend == "opencv" and laptop.warnings == ()  # a laptop has no picamera2 to miss
+    pi = choose("auto", Probe(absent, {f"/dev/{k}": v for k, v in PI4_NODES.items()}))
+    assert pi.backend == "" and "apt install python3-picamera2" in pi.warnings[0]  # a ribbon camera's receiver
+    broken = choose("auto", Probe(NUMPY_ERROR, {"/dev/video0": "Integrated Camera: Integrated C"}))
+    assert NUMPY_FIX in broken.warnings[0]  # installed but broken: always said
+
+
 # -- opening it: lores, stalls ----------------------------------------------------------------------------
 
 def test_lores_is_i420_at_the_detection_width_without_stride_padding(standin):

@@ -57,7 +57,8 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
     if not is_camera_spec(spec):
         return _open_file(cfg)
     look = look or _look
-    choice = choose(spec, look())
+    seen = look()
+    choice = choose(spec, seen)
     for warning in choice.warnings:
         log.warning("%s", warning)
     log.info("camera: %s", choice)
@@ -67,7 +68,7 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
         if not (wait_for_camera and resilient):
             raise
         bound: dict = {"give_up_s": None}
-        if _picamera2_importable(choice) and not (spec.isdigit() or spec.startswith("/dev/")):
+        if not isinstance(seen.picamera2, str) and not (spec.isdigit() or spec.startswith("/dev/")):
             # libcamera's list is stale in this process: bounded, then exit for a fresh one
             bound = {"give_up_s": cfg.camera_wait_s, "give_up": CameraAbsent}
         return Resilient.waiting(lambda: open_camera(_again(spec, look), cfg, lores_width), f"camera {spec}", str(e),
@@ -76,10 +77,6 @@ def open_source(cfg: SourceConfig, *, stop: threading.Event | None = None, on_st
         return Resilient(lambda: open_camera(choice, cfg, lores_width), first=source, stop=stop, on_state=on_state,
                          **({"give_up_s": None} if wait_for_camera else {}))
     return source
-
-
-def _picamera2_importable(choice: CameraChoice) -> bool:
-    return not any(w.startswith("picamera2 is not available") for w in choice.warnings)
 
 
 def _look() -> Probe:

@@ -97,7 +97,7 @@ def choose(spec: str, probe: Probe) -> CameraChoice:
     """The camera ``spec`` (auto, picamera2[:N], an index, a /dev path) opens, from ``probe``. Pure."""
     spec = spec.strip()
     warnings: tuple[str, ...] = ()
-    if isinstance(probe.picamera2, str):
+    if isinstance(probe.picamera2, str) and not _just_not_a_pi(spec, probe):
         warnings = (f"picamera2 is not available ({probe.picamera2}): {import_hint(probe.picamera2)}",)
     match = re.fullmatch(r"picamera2?(?::(\d+))?", spec)
     if match:
@@ -113,6 +113,14 @@ def choose(spec: str, probe: Probe) -> CameraChoice:
     if spec != "auto":
         raise ValueError(f"{spec!r} is not a camera spec")
     return dataclasses.replace(_auto(probe), warnings=warnings)
+
+
+def _just_not_a_pi(spec: str, probe: Probe) -> bool:
+    """picamera2 is simply not installed, ``auto`` was asked and no CSI receiver is there: a laptop or a
+    desktop, where its absence is nothing to warn about (on a Pi with a ribbon camera it is)."""
+    absent = re.search(r"No module named '?(picamera2|libcamera)", str(probe.picamera2))
+    receiver = any(name.startswith(("unicam", "rp1-cfe")) for name in probe.nodes.values())
+    return bool(absent) and spec == "auto" and not receiver
 
 
 def _picamera2(num: int, probe: Probe) -> CameraChoice:
