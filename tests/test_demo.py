@@ -91,3 +91,11 @@ def test_the_demo_opens_the_overlay_where_a_display_is_unless_told_not_to():
     assert not demo_window(demo, False, {})  # no display: events and music only
     assert not demo_window(demo, True, {"DISPLAY": ":0"})  # --headless (or --display) given: as told
     assert not demo_window(camera, False, {"DISPLAY": ":0"})  # a camera run stays headless by default
+
+
+def test_a_looped_demo_plays_again_with_frame_time_still_increasing():
+    source = DemoSource(SourceConfig(fps=10.0, loop=True), realtime=False)
+    n = round(scene_seconds() * 10)
+    frames = [source.read() for _ in range(n + 3)]
+    assert [f.index for f in frames] == list(range(n + 3)) and frames[n].t == pytest.approx(n / 10)
+    assert frames[n].image.tobytes() == frames[0].image.tobytes()  # the scene again, from its start

@@ -52,7 +52,8 @@ def scene_seconds(scene: tuple[Shot, ...] = SCENE) -> float:
 
 
 class DemoSource(Source):
-    """The demo scene as frames (``t = index / fps``), paced in real time; it ends after the last shot."""
+    """The demo scene as frames (``t = index / fps``), paced in real time; it ends after the last shot, or
+    with ``source.loop`` plays again, ``t`` still increasing (a companion can steer it for as long as it likes)."""
 
     def __init__(self, cfg: SourceConfig, scene: tuple[Shot, ...] = SCENE, realtime: bool = True) -> None:
         super().__init__(realtime)
@@ -61,13 +62,14 @@ class DemoSource(Source):
         self.scene = scene
         self._pictures = {shot.file: _portrait(FACES / shot.file) for shot in scene}
         self._frames = round(scene_seconds(scene) * self.fps)
+        self._loop = cfg.loop
         self._index = 0
 
     def read(self) -> Frame | None:
-        if self._closed or self._index >= self._frames:
+        if self._closed or (self._index >= self._frames and not self._loop):
             return None
         t = self._index / self.fps
-        frame = Frame(self.render(t), t, self._index)
+        frame = Frame(self.render((self._index % self._frames) / self.fps), t, self._index)
         self._index += 1
         return frame
 
