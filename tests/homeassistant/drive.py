@@ -6,14 +6,21 @@ companion with MQTT, and Home Assistant with an MQTT config entry for that broke
 logged in through its login flow for a token (no onboarding: it would pull in the recorder).
 Checks that every entity appears with the expected state, then presses like and skip, sets volume,
 strategy and the mood override and turns privacy on and off through Home Assistant's services, and
-checks in the loop's events log that each reached the loop. Prints one summary line; exit 0 pass,
-1 a failed check, 77 cannot run here.
+checks in the loop's events log that each reached the loop. Then the blueprint in blueprints/ (copied
+into Home Assistant's config folder before the start): Home Assistant lists it (websocket
+``blueprint/list``), accepts an automation made from it (the automation editor's REST endpoint), and a
+mood override to happy makes that automation play happy's playlist on a media player (a ``universal``
+player whose play_media writes the id into an ``input_text``: Home Assistant has no real speaker here).
+Where Home Assistant is older than the blueprint's ``min_version`` the summary says so instead.
+Prints one summary line; exit 0 pass, 1 a failed check, 77 cannot run here.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +53,10 @@ BASE = f"moodplayer/{DEVICE}"
 MOSQUITTO = "/usr/sbin/mosquitto"
 USER, PASSWORD = "moodplayer", "moodplayer-test"
 AREA = "Living Room"
+BLUEPRINT = ROOT / "blueprints" / "automation" / "moodplayer" / "mood_playlist.yaml"
+BLUEPRINT_PATH = "moodplayer/mood_playlist.yaml"  # under <config>/blueprints/automation/
+PLAYER, PLAYED = "media_player.living_room_speaker", "input_text.played"
+HAPPY = "spotify:playlist:moodplayer-test-happy"
 #: object id -> Home Assistant domain; the entity ids are <domain>.moodplayer_<device>_<object id>.
 ENTITIES = {"mood": "sensor", "valence": "sensor", "arousal": "sensor", "confidence": "sensor", "faces": "sensor",
             "song": "sensor", "model": "sensor", "version": "sensor", "like": "button", "skip": "button",
@@ -119,14 +130,44 @@ class HomeAssistant:
     def service(self, domain: str, service: str, **data: Any) -> None:
         self.call("POST", f"/api/services/{domain}/{service}", data)
 
+    def command(self, message: dict) -> Any:
+        """One websocket command (``/api/websocket``, authenticated with the token); its result."""
+        import aiohttp
 
-def write_config(folder: Path, http_port: int, broker_port: int) -> None:
+        async def run() -> Any:
+            async with aiohttp.ClientSession() as session, session.ws_connect(
+                    self.url.replace("http", "ws", 1) + "/api/websocket", timeout=30) as ws:
+                await ws.receive_json(timeout=30)  # auth_required
+                await ws.send_json({"type": "auth", "access_token": self.token})
+                if (answer := await ws.receive_json(timeout=30))["type"] != "auth_ok":
+                    raise Failed(f"websocket auth: {answer}")
+                await ws.send_json({"id": 1, **message})
+                answer = await ws.receive_json(timeout=30)
+            if not answer.get("success"):
+                raise Failed(f"websocket {message['type']}: {answer.get('error')}")
+            return answer["result"]
+
+        return asyncio.run(run())
+
+
+def write_config(folder: Path, http_port: int, broker_port: int, player: bool) -> None:
+    """configuration.yaml, the MQTT config entry and the blueprint; with ``player`` the stand-in speaker:
+    a universal media player whose play_media writes its media_content_id into input_text.played."""
     (folder / ".storage").mkdir(parents=True)
+    (folder / "blueprints" / "automation" / "moodplayer").mkdir(parents=True)
+    shutil.copy(BLUEPRINT, folder / "blueprints" / "automation" / BLUEPRINT_PATH)
+    (folder / "automations.yaml").write_text("[]\n")
+    speaker = ("input_text:\n  played:\n    name: played\n    max: 255\n"
+               "media_player:\n  - platform: universal\n    name: Living room speaker\n    commands:\n"
+               "      play_media:\n        action: input_text.set_value\n"
+               f"        target:\n          entity_id: {PLAYED}\n"
+               "        data:\n          value: '{{ media_content_id }}'\n") if player else ""
     (folder / "configuration.yaml").write_text(
         "homeassistant:\n  name: moodplayer test\n  latitude: 0\n  longitude: 0\n  elevation: 0\n"
         "  unit_system: metric\n  time_zone: UTC\n"
         f"http:\n  server_host: 127.0.0.1\n  server_port: {http_port}\n"
-        "api:\nauth:\nlogger:\n  default: warning\n  logs:\n    homeassistant.components.mqtt: info\n")
+        "api:\nauth:\nwebsocket_api:\nconfig:\nautomation: !include automations.yaml\n" + speaker +
+        "logger:\n  default: warning\n  logs:\n    homeassistant.components.mqtt: info\n")
     entry = {"entry_id": "moodplayertest00000000000000001", "version": 1, "minor_version": 1, "domain": "mqtt",
              "title": "127.0.0.1", "source": "user", "unique_id": None, "disabled_by": None, "options": {},
              "pref_disable_new_entities": False, "pref_disable_polling": False,
@@ -211,6 +252,53 @@ def exercise(ha: HomeAssistant, events: Path, loop_state: Path) -> list[str]:
     return done
 
 
+def min_version() -> str:
+    """The blueprint's ``homeassistant: min_version`` (read as text: the file has Home Assistant's tags)."""
+    found = re.search(r'^\s+min_version:\s*"?([0-9.]+)"?\s*$', BLUEPRINT.read_text(), re.MULTILINE)
+    if not found:
+        raise Failed(f"{BLUEPRINT}: no homeassistant: min_version")
+    return found.group(1)
+
+
+def older(version: str, than: str) -> bool:
+    number = lambda v: tuple(int(p) for p in re.findall(r"\d+", v)[:3])
+    return number(version) < number(than)
+
+
+def check_blueprint(ha: HomeAssistant, version: str, labels: list[str]) -> str:
+    """Home Assistant lists the blueprint, accepts an automation from it, and that automation plays happy's
+    playlist when the mood sensor shows happy. The summary's words for it."""
+    listed = ha.command({"type": "blueprint/list", "domain": "automation"})
+    needs = min_version()
+    if older(version, needs):
+        said = (listed.get(BLUEPRINT_PATH, {}).get("error") or "listed, not usable").splitlines()[0]
+        return f"blueprint needs Home Assistant {needs}, this one is older (blueprint/list: {said}): not run"
+    if "metadata" not in listed.get(BLUEPRINT_PATH, {}):
+        raise Failed(f"blueprint/list does not load {BLUEPRINT_PATH}: {listed}")
+    metadata = listed[BLUEPRINT_PATH]["metadata"]
+    if metadata.get("domain") != "automation" or "mood_sensor" not in json.dumps(metadata.get("input")):
+        raise Failed(f"blueprint/list's metadata for {BLUEPRINT_PATH}: {metadata}")
+    config = {"id": "moodplayer_test", "alias": "moodplayer mood playlist", "description": "",
+              "use_blueprint": {"path": BLUEPRINT_PATH, "input": {
+                  "mood_sensor": entity("mood"), "media_player": PLAYER, "settle": 0, "happy": HAPPY,
+                  "sad": "spotify:playlist:moodplayer-test-sad"}}}
+    try:
+        ha.call("POST", "/api/config/automation/config/moodplayer_test", config)
+    except urllib.error.HTTPError as e:
+        raise Failed(f"Home Assistant refused the automation from the blueprint: {e.code} {e.read()[:300]!r}") from e
+    automation = "automation.moodplayer_mood_playlist"
+    until(lambda: ha.state(automation)["state"] == "on", 60, f"{automation} on")
+    ha.service("select", "select_option", entity_id=entity("mood_override"), option="happy")
+    until(lambda: ha.state(entity("mood"))["state"] == "happy", 30, "the mood sensor shows happy")
+    try:
+        until(lambda: ha.state(PLAYED)["state"] == HAPPY, 30, f"the automation playing {HAPPY} on {PLAYER}")
+    except Failed as e:
+        raise Failed(f"{e} ({PLAYED} is {ha.state(PLAYED)['state']!r})") from e
+    ha.service("select", "select_option", entity_id=entity("mood_override"), option="camera")
+    return (f"blueprint {BLUEPRINT_PATH} listed, an automation from it on, a happy override played "
+            f"happy's playlist on {PLAYER}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hass", required=True, help="the hass executable of Home Assistant's own venv")
@@ -237,7 +325,7 @@ def main(argv: list[str]) -> int:
         procs.append(start_companion(work / "c.sock", web_port, work / "web-state", work / "web.log", "--config",
                                      str(work / "web.toml"), "--mqtt-host", "127.0.0.1", "--mqtt-port",
                                      str(broker_port)))
-        write_config(work / "ha", http_port, broker_port)
+        write_config(work / "ha", http_port, broker_port, not older(version, min_version()))
         subprocess.run([args.hass, "--script", "auth", "-c", str(work / "ha"), "add", USER, PASSWORD], check=True,
                        capture_output=True, timeout=300)
         started = time.monotonic()
@@ -251,6 +339,7 @@ def main(argv: list[str]) -> int:
         if problems:
             raise Failed("entities not as expected: " + "; ".join(problems))
         done = exercise(ha, events, loop_state)
+        blueprint = check_blueprint(ha, version, labels)
         for proc in procs[1:3]:
             if proc.popen.poll() is not None:
                 raise Failed(f"{proc.name} exited")
@@ -259,7 +348,7 @@ def main(argv: list[str]) -> int:
             raise Failed(f"Home Assistant logged {len(complaints)} MQTT warnings or errors, the first: {complaints[0]}")
         print(f"{summary}: {len(ENTITIES)}/{len(ENTITIES)} entities with the expected state "
               f"({ready_s:.0f} s after start); {len(done)}/{len(done)} controls reached the loop "
-              f"({', '.join(done)}): PASS")
+              f"({', '.join(done)}); {blueprint}: PASS")
         return 0
     except Failed as e:
         print(f"{summary}: FAIL: {e} (logs in {work})")
