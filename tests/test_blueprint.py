@@ -2,7 +2,8 @@
 the blueprint schema's keys, as home-assistant/core's ``homeassistant/components/blueprint/schemas.py``
 declares them (``BLUEPRINT_SCHEMA``, ``BLUEPRINT_INPUT_SCHEMA``, ``BLUEPRINT_INPUT_SECTION_SCHEMA``,
 ``unique_input_validator``, ``version_validator``), rewritten here as plain checks (a stand-in: Home
-Assistant itself is not installed), and an automation whose every ``!input`` is declared and used."""
+Assistant itself is not installed), and an automation whose every ``!input`` is declared and used. A real
+Home Assistant loads it and runs an automation from it in tests/homeassistant/run.sh (not in the default run)."""
 
 from __future__ import annotations
 
