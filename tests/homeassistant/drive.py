@@ -8,9 +8,10 @@ Checks that every entity appears with the expected state, then presses like and 
 strategy and the mood override and turns privacy on and off through Home Assistant's services, and
 checks in the loop's events log that each reached the loop. Then the blueprint in blueprints/ (copied
 into Home Assistant's config folder before the start): Home Assistant lists it (websocket
-``blueprint/list``), accepts an automation made from it (the automation editor's REST endpoint), and a
-mood override to happy makes that automation play happy's playlist on a media player (a ``universal``
-player whose play_media writes the id into an ``input_text``: Home Assistant has no real speaker here).
+``blueprint/list``), accepts an automation made from it (the automation editor's REST endpoint), mood
+overrides to happy and sad make that automation play their playlists on a media player (a ``universal``
+player whose play_media writes the id into an ``input_text``: Home Assistant has no real speaker here),
+and angry, left empty, stops at the blueprint's condition (websocket ``trace/list``) and plays nothing.
 Where Home Assistant is older than the blueprint's ``min_version`` the summary says so instead.
 Prints one summary line; exit 0 pass, 1 a failed check, 77 cannot run here.
 """
@@ -56,7 +57,10 @@ AREA = "Living Room"
 BLUEPRINT = ROOT / "blueprints" / "automation" / "moodplayer" / "mood_playlist.yaml"
 BLUEPRINT_PATH = "moodplayer/mood_playlist.yaml"  # under <config>/blueprints/automation/
 PLAYER, PLAYED = "media_player.living_room_speaker", "input_text.played"
-HAPPY = "spotify:playlist:moodplayer-test-happy"
+AUTOMATION_ID = "moodplayer_test"
+#: The automation's playlists; the other moods, EMPTY_MOOD among them, are left empty (nothing plays for them).
+PLAYLISTS = {"happy": "spotify:playlist:moodplayer-test-happy", "sad": "spotify:playlist:moodplayer-test-sad"}
+EMPTY_MOOD = "angry"
 #: object id -> Home Assistant domain; the entity ids are <domain>.moodplayer_<device>_<object id>.
 ENTITIES = {"mood": "sensor", "valence": "sensor", "arousal": "sensor", "confidence": "sensor", "faces": "sensor",
             "song": "sensor", "model": "sensor", "version": "sensor", "like": "button", "skip": "button",
@@ -265,9 +269,9 @@ def older(version: str, than: str) -> bool:
     return number(version) < number(than)
 
 
-def check_blueprint(ha: HomeAssistant, version: str, labels: list[str]) -> str:
-    """Home Assistant lists the blueprint, accepts an automation from it, and that automation plays happy's
-    playlist when the mood sensor shows happy. The summary's words for it."""
+def check_blueprint(ha: HomeAssistant, version: str) -> str:
+    """Home Assistant lists the blueprint, accepts an automation from it, and that automation plays each
+    mood's playlist when the mood sensor shows it and nothing for a mood left empty. The summary's words."""
     listed = ha.command({"type": "blueprint/list", "domain": "automation"})
     needs = min_version()
     if older(version, needs):
@@ -278,25 +282,38 @@ def check_blueprint(ha: HomeAssistant, version: str, labels: list[str]) -> str:
     metadata = listed[BLUEPRINT_PATH]["metadata"]
     if metadata.get("domain") != "automation" or "mood_sensor" not in json.dumps(metadata.get("input")):
         raise Failed(f"blueprint/list's metadata for {BLUEPRINT_PATH}: {metadata}")
-    config = {"id": "moodplayer_test", "alias": "moodplayer mood playlist", "description": "",
+    config = {"id": AUTOMATION_ID, "alias": "moodplayer mood playlist", "description": "",
               "use_blueprint": {"path": BLUEPRINT_PATH, "input": {
-                  "mood_sensor": entity("mood"), "media_player": PLAYER, "settle": 0, "happy": HAPPY,
-                  "sad": "spotify:playlist:moodplayer-test-sad"}}}
+                  "mood_sensor": entity("mood"), "media_player": PLAYER, "settle": 0, **PLAYLISTS}}}
     try:
-        ha.call("POST", "/api/config/automation/config/moodplayer_test", config)
+        ha.call("POST", f"/api/config/automation/config/{AUTOMATION_ID}", config)
     except urllib.error.HTTPError as e:
         raise Failed(f"Home Assistant refused the automation from the blueprint: {e.code} {e.read()[:300]!r}") from e
     automation = "automation.moodplayer_mood_playlist"
     until(lambda: ha.state(automation)["state"] == "on", 60, f"{automation} on")
-    ha.service("select", "select_option", entity_id=entity("mood_override"), option="happy")
-    until(lambda: ha.state(entity("mood"))["state"] == "happy", 30, "the mood sensor shows happy")
-    try:
-        until(lambda: ha.state(PLAYED)["state"] == HAPPY, 30, f"the automation playing {HAPPY} on {PLAYER}")
-    except Failed as e:
-        raise Failed(f"{e} ({PLAYED} is {ha.state(PLAYED)['state']!r})") from e
-    ha.service("select", "select_option", entity_id=entity("mood_override"), option="camera")
-    return (f"blueprint {BLUEPRINT_PATH} listed, an automation from it on, a happy override played "
-            f"happy's playlist on {PLAYER}")
+    for mood, playlist in PLAYLISTS.items():
+        _override(ha, mood)
+        try:
+            until(lambda p=playlist: ha.state(PLAYED)["state"] == p, 30, f"the automation playing {playlist} on {PLAYER}")
+        except Failed as e:
+            raise Failed(f"{e} ({PLAYED} is {ha.state(PLAYED)['state']!r})") from e
+    empty, last = EMPTY_MOOD, list(PLAYLISTS.values())[-1]
+    skipped = lambda: [t for t in ha.command({"type": "trace/list", "domain": "automation", "item_id": AUTOMATION_ID})
+                       if t.get("script_execution") == "failed_conditions"]
+    before = len(skipped())
+    _override(ha, empty)
+    until(lambda: len(skipped()) > before, 30, f"a trace of the automation stopping at its condition for {empty}")
+    if ha.state(PLAYED)["state"] != last:
+        raise Failed(f"{empty} has no playlist, yet {PLAYED} changed to {ha.state(PLAYED)['state']!r}")
+    _override(ha, "camera")
+    return (f"blueprint {BLUEPRINT_PATH} listed, an automation from it on, {' and '.join(PLAYLISTS)} overrides "
+            f"played their playlists on {PLAYER}, {empty} (no playlist) stopped at the condition")
+
+
+def _override(ha: HomeAssistant, mood: str) -> None:
+    ha.service("select", "select_option", entity_id=entity("mood_override"), option=mood)
+    if mood != "camera":
+        until(lambda: ha.state(entity("mood"))["state"] == mood, 30, f"the mood sensor shows {mood}")
 
 
 def main(argv: list[str]) -> int:
@@ -339,7 +356,7 @@ def main(argv: list[str]) -> int:
         if problems:
             raise Failed("entities not as expected: " + "; ".join(problems))
         done = exercise(ha, events, loop_state)
-        blueprint = check_blueprint(ha, version, labels)
+        blueprint = check_blueprint(ha, version)
         for proc in procs[1:3]:
             if proc.popen.poll() is not None:
                 raise Failed(f"{proc.name} exited")

@@ -17,9 +17,10 @@
 #      on and off through Home Assistant's services, and finds each in the loop's events log; then the
 #      blueprint (blueprints/automation/moodplayer/mood_playlist.yaml, copied into Home Assistant's
 #      config folder before it starts): Home Assistant lists it (websocket blueprint/list), takes an
-#      automation made from it (the automation editor's REST endpoint), and a happy mood override makes
-#      that automation play happy's playlist on a stand-in speaker (a universal media player whose
-#      play_media writes the id into an input_text). A Home Assistant older than the blueprint's
+#      automation made from it (the automation editor's REST endpoint), happy and sad mood overrides make
+#      that automation play their playlists on a stand-in speaker (a universal media player whose
+#      play_media writes the id into an input_text), and angry (no playlist) stops at the blueprint's
+#      condition (its trace) and plays nothing. A Home Assistant older than the blueprint's
 #      min_version (2024.1.6 here) says so in the summary instead.
 # Prints one summary line. Exit 0 pass; 1 a failed check; 77 cannot run here (no mosquitto, no Python
 # for Home Assistant, no network for the first install).
