@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from edge.sources.base import Source
 from edge.sources.images import ImageSource
 from edge.sources.shutter import Shutter
 from edge.types import Frame
+from tests.rig import Conn
 
 SONGS = Path(__file__).resolve().parent.parent / "songs"
 
@@ -137,18 +137,8 @@ def test_a_shutter_started_with_privacy_on_never_opens_its_source(tmp_path):
 # -- a real loop --------------------------------------------------------------------------------
 
 
-class Ctl:
-    """A blocking client of the control socket."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(str(path))
-        self.file = self.sock.makefile("rb")
-
-    def ask(self, obj: dict) -> dict:
-        self.sock.sendall(json.dumps(obj).encode() + b"\n")
-        return json.loads(self.file.readline())
+class Ctl(Conn):
+    """A blocking client of the control socket that can wait for a status."""
 
     def status(self) -> dict:
         return self.ask({"op": "status"})["status"]
@@ -161,10 +151,6 @@ class Ctl:
                 return st
             threading.Event().wait(0.04)  # under the socket's 50 requests a second
         raise AssertionError(f"never: {what}; last status {st}")
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 _RUNS: list[LoopRun] = []  # every loop a test started: stopped at its teardown, whatever the test did
