@@ -34,7 +34,7 @@ from edge.music.feedback import state_dir
 from edge.music.idle import IdleWatch
 from edge.music.player import OnFeedback, Player, Recommending
 from edge.music.playlists import describe
-from edge.nowplaying import song_tags
+from edge.nowplaying import title_from_name
 from edge.overlay import NoDisplayError, Recorder, Window, draw
 from edge.privacy import OFF_BY_LISTENER, Privacy
 from edge.sources import Source, as_bgr8, open_source
@@ -154,6 +154,7 @@ class Pipeline:
         self._odd_frames = False  # warned about frames that are not HxWx3 uint8
         self._first: float | None = None
         self._unhealthy = False
+        self._tags: tuple[object, str | None, str | None] = (None, None, None)  # the last song event's
         self._emotions: list = []  # the faces' latest reading (Found.reread says when to read again)
 
     def write_reports(self, t: float) -> None:
@@ -163,9 +164,23 @@ class Pipeline:
             if kind == "song":
                 self.stats.songs += 1
                 log.info("t=%.1fs song %s for %s", t, path, mood)
-                title, artist = describe(path)  # the music server's tags (None for a file here, or none known)
+                title, artist = self._describe(path)
                 tags = {"title": title, "artist": artist}
+                self._tags = (path, title, artist)  # the now-playing view's, without a disk read
             self.events.write(kind, t, mood=mood, path=str(path), **tags)
+
+    def _describe(self, song: Path) -> tuple[str | None, str | None]:
+        """(title, artist) a song event carries: what the recommender knows in memory (a server's tags,
+        a file's tags the analysis thread read), else none. No disk on the camera thread."""
+        return self.recommender.describe(song) if self.recommender is not None else describe(song)
+
+    def _shown_tags(self, song: Path | None) -> tuple[str, str]:
+        """The now-playing view's title and artist: the song event's, else the file's name."""
+        if song is None:
+            return "", ""
+        if self._tags[0] == song and self._tags[1]:
+            return self._tags[1], self._tags[2] or ""
+        return title_from_name(song), ""
 
     def healthy(self) -> bool:
         """False once the music player gave up or hangs: the service stops feeding the watchdog."""
@@ -248,8 +263,7 @@ class Pipeline:
                 if camera:
                     self.window.show(image)
                 else:  # the now-playing view is never given the camera image
-                    title, artist = describe(song)  # a server's song: its tags; a file here: read them
-                    title, artist = (title, artist or "") if title else song_tags(str(song)) if song else ("", "")
+                    title, artist = self._shown_tags(song)
                     self.window.show_now_playing(frame.t, mood, title, artist)
                 self._keys(stop)
             if self.recorder is not None:

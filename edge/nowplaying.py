@@ -21,7 +21,6 @@ font); ``NowPlayingView`` draws on a pygame surface and only when something visi
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,17 +162,9 @@ def tint(color: tuple[int, int, int]) -> tuple[int, int, int]:
     return _mix((0, 0, 0), color, TINT)
 
 
-@functools.lru_cache(maxsize=64)
-def song_tags(path: str) -> tuple[str, str]:
-    """(title, artist) of the song at ``path`` from its tags; the title falls back to the file's name.
-
-    Read once per song (cached). Until the song event carries title and artist (issue 33), this is the one
-    place that reads them: switch it to the event's values then."""
-    from edge.music.features import read_tags
-
-    tags = read_tags(Path(path))
-    title = tags.get("title") or Path(path).stem.replace("_", " ").replace("-", " ")
-    return title, tags.get("artist", "")
+def title_from_name(path: str | Path) -> str:
+    """A title made from a song's file (or URI) name: ``red_line.ogg`` -> "red line"."""
+    return Path(str(path)).stem.replace("_", " ").replace("-", " ")
 
 
 class NowPlayingView:

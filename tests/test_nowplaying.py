@@ -18,8 +18,8 @@ from edge.nowplaying import (
     NOBODY,
     fade,
     scene_for,
-    song_tags,
     tint,
+    title_from_name,
 )
 from edge.overlay import OverlayConfig, Window
 from edge.types import EMOTIONS, UNCERTAIN, Emotions, Face, Frame, Mood
@@ -123,17 +123,34 @@ def test_fades_between_songs_on_frame_time(offscreen):
     window.close()
 
 
-def test_song_tags_from_the_file(tmp_path):
+def test_the_song_events_tags_come_from_memory_the_analysis_thread_filled(tmp_path):
+    """The song event's title and artist (and so the now-playing view's) are what the analysis thread read
+    from the file's tags: the camera thread never opens the file. Without tags, the view shows the name."""
+    import threading
+
     import mutagen
 
-    song = tmp_path / "red_line.ogg"
-    shutil.copy(ROOT / "songs" / "angry" / "red_line.ogg", song)
-    assert song_tags(str(song)) == ("red line", "")  # no tags: the file's name
-    song_tags.cache_clear()
-    f = mutagen.File(str(song), easy=True)
+    from edge.music.library import Library
+    from edge.music.recommend import Recommender
+
+    plain, tagged = tmp_path / "angry" / "red_line.ogg", tmp_path / "angry" / "tagged.ogg"
+    plain.parent.mkdir()
+    shutil.copy(ROOT / "songs" / "angry" / "red_line.ogg", plain)
+    shutil.copy(ROOT / "songs" / "angry" / "red_line.ogg", tagged)
+    f = mutagen.File(str(tagged), easy=True)
     f["title"], f["artist"] = "Red Line", "The Synths"
     f.save()
-    assert song_tags(str(song)) == ("Red Line", "The Synths")
+    rec = Recommender(Library.scan(tmp_path))
+    assert rec.describe(tagged) == (None, None)  # nothing read yet, and describe reads no disk
+    stop = threading.Event()
+    rec.start(stop)
+    try:
+        assert rec.analysis.wait(60)
+        assert rec.describe(tagged) == ("Red Line", "The Synths") and rec.describe(plain) == (None, None)
+    finally:
+        stop.set()
+        rec.stop()
+    assert title_from_name(plain) == "red line"
 
 
 class _OneFace:

@@ -26,7 +26,7 @@ from edge.music.analysis import Analyser, Clock, FeatureCache, ScanReport, cache
 from edge.music.config import STRATEGIES
 from edge.music.feedback import FeedbackStore, state_dir
 from edge.music.library import Library
-from edge.music.playlists import PlaylistWatcher, SongRef, Uri
+from edge.music.playlists import PlaylistWatcher, SongRef, Uri, describe
 from edge.music.rank import Point, Ranked
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,15 @@ class Recommender:
         aim = rank.target(mood, point, step, self.strategy)
         return rank.rank(pool, [s for s in songs if s.vector is not None], mood, found_as, aim,
                          self.store.snapshot())
+
+    def describe(self, song: SongRef) -> tuple[str | None, str | None]:
+        """(title, artist) of ``song`` from what is known in memory: the server's tags for a URI, the
+        file's tags the analysis thread read; (None, None) when none are known. No disk."""
+        if isinstance(song, Uri):
+            return describe(song)
+        state = self.analysis.state(song)
+        tags = state.tags if state is not None else {}
+        return tags.get("title") or None, tags.get("artist") or None
 
     def discard(self, path: SongRef) -> None:
         """``path`` would not play: leave it out for a while when the file is missing or unreadable
