@@ -116,12 +116,15 @@ def test_an_alsa_name_plays_through_audiodev(speaker):
     env, heard = speaker
     proc = subprocess.Popen([sys.executable, "-c", PLAY, str(SONG)], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(60, proc.kill)  # a child that hangs before printing ends the reads below
+    killer.start()
     try:
         first = proc.stdout.readline()
         playing = proc.stdout.readline()
         heard.loud.wait(20.0 if playing.startswith("PLAYING") else 0)
         out, err = proc.communicate("\n", timeout=30)
     finally:
+        killer.cancel()
         proc.kill()
     # SDL itself refuses an ALSA name as devicename: why the name goes through AUDIODEV.
     assert first.strip() == "SDL-DEVICENAME No such device.", first + err

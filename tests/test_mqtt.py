@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +14,11 @@ from benchmarks import clips
 from tests import ha_rules
 from tests.web_rig import (
     Http,
-    Proc,
     free_port,
     of_type,
-    port_open,
     read_events,
     short_dir,
+    start_broker,
     start_companion,
     start_loop,
     token,
@@ -28,19 +26,8 @@ from tests.web_rig import (
 )
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="the companion needs the web extra: pip install -e '.[web]'")
-MOSQUITTO = "/usr/sbin/mosquitto"
 BASE = "moodplayer/testpi"
 DEVICE_TOPIC = "homeassistant/device/testpi/config"
-
-
-def start_broker(folder: Path, port: int) -> Proc:
-    if not Path(MOSQUITTO).exists():
-        pytest.skip(f"no {MOSQUITTO}: apt install mosquitto")
-    conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    broker = Proc("mosquitto", [MOSQUITTO, "-c", str(conf)], folder / "mosquitto.log")
-    wait_for(lambda: port_open(port), 10, "mosquitto listening", broker)
-    return broker
 
 
 class Listener:
