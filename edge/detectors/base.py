@@ -13,15 +13,16 @@ in full-frame pixels, largest box first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from edge.errors import MoodplayerError
 
 Box = tuple[int, int, int, int]  # x, y, w, h
+T = TypeVar("T")
 Region = tuple[Box, tuple[int, int]]  # where to search (full-frame px) and the face sides to look for (max 0: any)
 Point = tuple[float, float]
 
@@ -71,13 +72,14 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def dedupe(boxes: Sequence[Box], overlap: float = 0.3) -> list[Box]:
-    """Largest first, each box kept unless it overlaps (IoU) a kept one by more than ``overlap``: one box
-    per face when overlapping search regions found it twice."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
-        if all(iou(box, k) <= overlap for k in kept):
-            kept.append(box)
+def dedupe(items: Sequence[T], overlap: float = 0.3, box: Callable[[T], Box] = lambda b: b) -> list[T]:
+    """Largest first, each item kept unless its ``box`` overlaps (IoU) a kept one's by more than
+    ``overlap``: one per face when overlapping search regions found it twice (boxes, or detections with
+    ``box=lambda d: d.box``; an identical box found twice is kept once)."""
+    kept: list[T] = []
+    for item in sorted(items, key=lambda i: -box(i)[2] * box(i)[3]):
+        if all(iou(box(item), box(k)) <= overlap for k in kept):
+            kept.append(item)
     return kept
 
 

@@ -237,8 +237,7 @@ class BlazeFace:
         for (x0, y0, w, h), run in crops:
             for box, eyes, score in run(rgb[y0:y0 + h, x0:x0 + w]):
                 found += self._to_frame(box + (x0, y0), eyes + (x0, y0), score, scale, image.shape[1::-1])
-        keep = set(dedupe([d.box for d in found]))
-        found = [d for d in sorted(found, key=lambda d: -d.box[2] * d.box[3]) if d.box in keep]
+        found = dedupe(found, box=lambda d: d.box)
         return [d for d in found if max(d.box[2], d.box[3]) >= self.cfg.min_face][:self.cfg.max_faces * len(crops)]
 
     @staticmethod
