@@ -45,13 +45,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge import __version__
+from edge.music.config import STRATEGIES
 
 CAMERA = "camera"  # the override select's option that gives the mood back to the camera
 OVERRIDE_MINUTES = 30
 UNCERTAIN = "uncertain"
 FORMS = ("device", "entity")
 ORIGIN = {"name": "moodplayer", "sw_version": __version__}
-STRATEGIES = ("match", "uplift")
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class MpdOutput:
         except mpd.CommandError as e:
             raise SongError(f"MPD can't play {uri}: {e}") from None
         self._call("playid", song_id)
-        self._id, self._song = str(song_id), path
+        self._id, self._song, self._tags = str(song_id), path, None  # a new song is told its tags, even equal ones
         self._read_tags()
 
     def _add(self, uri: str) -> str:
