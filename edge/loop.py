@@ -241,15 +241,7 @@ class Pipeline:
             self._emotions = self.classifier.classify(frame, faces)
         emotions = self._emotions
         timer.lap("classify")
-        mood, changed = self.moods.update(frame.t, faces, emotions)
-        if self.steering is not None:  # an override holds through what the faces say
-            mood, changed, caused = self.steering.update(frame.t, mood, changed)
-            for kind, fields in caused:
-                self.events.write(kind, frame.t, **fields)
-        self.last_t = frame.t
-        if changed:
-            self._mood_changed(frame.t, mood)
-        self.write_reports(frame.t)
+        mood = self._decide(frame.t, *self.moods.update(frame.t, faces, emotions))
         if self.idle.update(frame.t, len(faces)):
             self.player.idle()
         timer.lap("mood")
@@ -290,15 +282,21 @@ class Pipeline:
         """No frame at frame time ``t`` (privacy keeps the camera closed): nobody is watched, so the camera's
         verdict is ``uncertain``; the socket's commands still apply, and an override set meanwhile still
         asks the player for its mood."""
-        if self.steering is None:
-            return
-        mood, changed, caused = self.steering.update(t, Mood(UNCERTAIN, 0.0, t, 0, 0.0, 0.0), False)
-        for kind, fields in caused:
-            self.events.write(kind, t, **fields)
+        if self.steering is not None:
+            self._decide(t, Mood(UNCERTAIN, 0.0, t, 0, 0.0, 0.0), False)
+
+    def _decide(self, t: float, mood: Mood, changed: bool) -> Mood:
+        """The mood in effect at frame time ``t`` (an override holds through what the faces say), its events,
+        the player asked on a change, and what the player reported since; returns that mood."""
+        if self.steering is not None:
+            mood, changed, caused = self.steering.update(t, mood, changed)
+            for kind, fields in caused:
+                self.events.write(kind, t, **fields)
         self.last_t = t
         if changed:
             self._mood_changed(t, mood)
         self.write_reports(t)
+        return mood
 
     def _count_frame(self) -> None:
         now = time.perf_counter()
