@@ -130,7 +130,9 @@ def test_the_song_events_tags_come_from_memory_the_analysis_thread_filled(tmp_pa
 
     import mutagen
 
+    from edge.control.glue import PlayerControls
     from edge.music.library import Library
+    from edge.music.player import PlayerStatus
     from edge.music.recommend import Recommender
 
     plain, tagged = tmp_path / "angry" / "red_line.ogg", tmp_path / "angry" / "tagged.ogg"
@@ -147,6 +149,9 @@ def test_the_song_events_tags_come_from_memory_the_analysis_thread_filled(tmp_pa
     try:
         assert rec.analysis.wait(60)
         assert rec.describe(tagged) == ("Red Line", "The Synths") and rec.describe(plain) == (None, None)
+        playing = PlayerStatus(tagged, "angry", 0.8, False, False)  # the status (page, MQTT) says the same
+        player = type("Playing", (), {"status": lambda self: playing})()
+        assert PlayerControls(player, rec).status()["title"] == "Red Line"
     finally:
         stop.set()
         rec.stop()

@@ -17,6 +17,7 @@ class PlayerControls:
     def __init__(self, player: Any, recommender: Any = None) -> None:
         self.player = player
         self.recommender = recommender
+        self._known: tuple[object, str | None, str | None] = (None, None, None)  # (song, title, artist)
 
     def like(self) -> None:
         self.player.like()
@@ -41,6 +42,15 @@ class PlayerControls:
 
     def status(self) -> dict[str, Any]:
         st = self.player.status()
-        title, artist = (st.title, st.artist) if st.title else describe(st.song)  # the server's word first
+        title, artist = (st.title, st.artist) if st.title else self._describe(st.song)  # the server's word first
         return {"song": st.song, "title": title, "artist": artist, "volume": st.volume, "paused": st.paused,
                 "silent": st.silent, "strategy": self.recommender.strategy if self.recommender is not None else None}
+
+    def _describe(self, song: Any) -> tuple[str | None, str | None]:
+        """A song's title and artist as its song event has them (the recommender's, from memory), asked once
+        per song: the status is made every frame."""
+        if song != self._known[0]:
+            found = (None, None) if song is None else \
+                self.recommender.describe(song) if self.recommender is not None else describe(song)
+            self._known = (song, *found)
+        return self._known[1], self._known[2]
